@@ -1,0 +1,1 @@
+"""nodegraph: a node-based graph engine for GAN image pipelines."""

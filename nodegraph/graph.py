@@ -1,0 +1,390 @@
+"""Graph files (format v1): load, migrate, override, validate.
+
+A graph file is JSON data, never code::
+
+    {"nodegraph": 1, "name": "...", "description": "...",
+     "nodes": {"id": {"type": "family.Name", "params": {...}, "inputs": {"port": "other.port"}}},
+     "train": {...}}
+
+Validation reports every problem at once, each naming ``node.port`` or ``node.params.name``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import registry
+from . import weights as weights_mod
+from .node import Node, path_kind
+from .types import PortType
+
+FORMAT_VERSION = 1
+_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+class NodeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, str] = Field(default_factory=dict)
+    doc: str = ""
+
+
+class GraphSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    nodegraph: int
+    name: str = ""
+    description: str = ""
+    nodes: dict[str, NodeSpec]
+    outputs: list[str] | None = None
+    """Nodes (or ``node.port``) to compute by default; None = every sink."""
+    train: dict[str, Any] | None = None
+    layout: dict[str, Any] | None = None
+
+
+@dataclass
+class Problem:
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class GraphError(ValueError):
+    """The graph cannot run; ``problems`` lists every reason found."""
+
+    def __init__(self, problems: list[Problem], source: str = "graph"):
+        self.problems = problems
+        self.source = source
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
+
+
+# Migrations: MIGRATIONS[v] turns a raw dict of version v into version v + 1.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def migrate(raw: dict[str, Any], source: str = "graph") -> dict[str, Any]:
+    version = raw.get("nodegraph")
+    if not isinstance(version, int):
+        raise GraphError([Problem("nodegraph", "missing or non-integer format version (expected "
+                                  f'"nodegraph": {FORMAT_VERSION})')], source)
+    if version > FORMAT_VERSION:
+        raise GraphError([Problem("nodegraph", f"format version {version} is newer than this nodegraph "
+                                  f"understands ({FORMAT_VERSION}); upgrade nodegraph")], source)
+    while version < FORMAT_VERSION:
+        if version not in MIGRATIONS:
+            raise GraphError([Problem("nodegraph", f"no migration from format version {version}")], source)
+        raw = MIGRATIONS[version](raw)
+        version = raw["nodegraph"]
+    return raw
+
+
+@dataclass
+class Graph:
+    spec: GraphSpec
+    base_dir: Path
+    path: Path | None = None
+    _classes: dict[str, type[Node]] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or (self.path.stem if self.path else "graph")
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path else self.name
+
+    # ---- structure ----------------------------------------------------------------------
+    def edges(self) -> list[tuple[str, str, str, str]]:
+        """(src_node, src_port, dst_node, dst_port) for every well-formed link."""
+        out = []
+        for nid, ns in self.spec.nodes.items():
+            for port, link in ns.inputs.items():
+                src = parse_link(link)
+                if src is not None:
+                    out.append((src[0], src[1], nid, port))
+        return out
+
+    def nx_graph(self) -> nx.DiGraph:
+        g = nx.DiGraph()
+        g.add_nodes_from(self.spec.nodes)
+        for s, sp, d, dp in self.edges():
+            if s in self.spec.nodes:
+                g.add_edge(s, d)
+        return g
+
+    def node_class(self, nid: str) -> type[Node]:
+        if nid not in self._classes:
+            self._classes[nid] = registry.get(self.spec.nodes[nid].type)
+        return self._classes[nid]
+
+    def sinks(self) -> list[str]:
+        g = self.nx_graph()
+        out = []
+        for nid in self.spec.nodes:
+            try:
+                cls = self.node_class(nid)
+            except KeyError:
+                continue
+            if cls.is_sink or g.out_degree(nid) == 0:
+                out.append(nid)
+        return out
+
+    def resolve_path(self, value: str, kind: str) -> str:
+        """Relative paths resolve against the graph's folder, then the project root."""
+        if not value:
+            return value
+        p = Path(value).expanduser()
+        if p.is_absolute():
+            return str(p)
+        first = self.base_dir / p
+        if kind == "output" or first.exists():
+            return str(first)
+        second = weights_mod.PROJECT_ROOT / p
+        return str(second) if second.exists() else str(first)
+
+    def params_for(self, nid: str) -> Any:
+        """The validated Params of a node, with path params resolved (raises ValidationError)."""
+        cls = self.node_class(nid)
+        params = cls.Params(**self.spec.nodes[nid].params)
+        for name, info in type(params).model_fields.items():
+            kind = path_kind(info)
+            if kind in ("input", "output", "input_dir"):
+                val = getattr(params, name)
+                if isinstance(val, str) and val:
+                    setattr(params, name, self.resolve_path(val, kind))
+        return params
+
+    # ---- overrides ----------------------------------------------------------------------
+    def with_overrides(self, overrides: dict[str, Any] | list[str] | None) -> Graph:
+        """A copy with ``node.param=value`` overrides applied (values parsed as JSON if they can be)."""
+        if not overrides:
+            return self
+        items = parse_overrides(overrides) if isinstance(overrides, list) else overrides
+        raw = self.spec.model_dump()
+        problems = []
+        for key, value in items.items():
+            if "." not in key:
+                problems.append(Problem(key, "override must be node.param=value"))
+                continue
+            nid, param = key.split(".", 1)
+            if nid == "train" and raw.get("train") is not None:
+                _set_dotted(raw["train"], param, value)
+                continue
+            if nid not in raw["nodes"]:
+                problems.append(Problem(key, f"no node {nid!r} in the graph (nodes: {', '.join(raw['nodes'])})"))
+                continue
+            _set_dotted(raw["nodes"][nid]["params"], param, value)
+        if problems:
+            raise GraphError(problems, self.source)
+        return Graph(GraphSpec(**raw), self.base_dir, self.path)
+
+    # ---- validation ---------------------------------------------------------------------
+    def validate(self, outputs: list[str] | None = None) -> list[Problem]:
+        """Every problem found, without running anything. Empty list = runnable."""
+        return Validator(self).run(outputs)
+
+    def check(self, outputs: list[str] | None = None) -> None:
+        problems = self.validate(outputs)
+        if problems:
+            raise GraphError(problems, self.source)
+
+    def port_types(self) -> dict[str, tuple[dict[str, PortType], dict[str, PortType]]]:
+        """(inputs, outputs) port types per node, as resolved by validation."""
+        v = Validator(self)
+        v.run(None)
+        return v.ports
+
+
+def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    d[parts[-1]] = value
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise GraphError([Problem(item, "override must look like node.param=value")], "--set")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+def parse_link(link: Any) -> tuple[str, str] | None:
+    if not isinstance(link, str) or link.count(".") < 1:
+        return None
+    node, port = link.rsplit(".", 1)
+    if not node or not port:
+        return None
+    return node, port
+
+
+def load_graph(path: str | Path) -> Graph:
+    """Read and parse a graph file (structure only; call ``.check()`` to validate fully)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GraphError([Problem(str(path), "graph file not found")], str(path))
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise GraphError([Problem(f"line {e.lineno} column {e.colno}", f"malformed JSON: {e.msg}")],
+                         str(path)) from None
+    return graph_from_dict(raw, base_dir=path.resolve().parent, path=path, source=str(path))
+
+
+def graph_from_dict(raw: Any, base_dir: Path | None = None, path: Path | None = None,
+                    source: str = "graph") -> Graph:
+    if not isinstance(raw, dict):
+        raise GraphError([Problem("(top level)", "a graph file must be a JSON object")], source)
+    raw = migrate(raw, source)
+    try:
+        spec = GraphSpec(**raw)
+    except ValidationError as e:
+        raise GraphError([Problem(_loc(err["loc"]), err["msg"]) for err in e.errors()], source) from None
+    return Graph(spec, base_dir or Path.cwd(), path)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] == "nodes" and len(parts) >= 2:
+        parts = parts[1:]
+    return ".".join(parts) or "(top level)"
+
+
+class Validator:
+    """Walks the graph once, collecting every problem."""
+
+    def __init__(self, graph: Graph):
+        self.g = graph
+        self.problems: list[Problem] = []
+        self.ports: dict[str, tuple[dict[str, PortType], dict[str, PortType]]] = {}
+
+    def add(self, where: str, message: str) -> None:
+        self.problems.append(Problem(where, message))
+
+    def run(self, outputs: list[str] | None) -> list[Problem]:
+        spec = self.g.spec
+        classes: dict[str, type[Node]] = {}
+        params: dict[str, Any] = {}
+        for nid, ns in spec.nodes.items():
+            if not _ID.match(nid):
+                self.add(nid, "node ids must start with a letter or _ and use letters, digits, _ or -")
+            try:
+                classes[nid] = self.g.node_class(nid)
+            except KeyError as e:
+                self.add(f"{nid}.type", str(e.args[0]))
+                continue
+            params[nid] = self._params(nid, classes[nid])
+        self._links(classes)
+        self._cycles()
+        self._types(classes, params)
+        for o in outputs or spec.outputs or []:
+            if o.split(".")[0] not in spec.nodes:
+                self.add(o, "requested output names no node of the graph")
+        return self.problems
+
+    def _params(self, nid: str, cls: type[Node]) -> Any:
+        ns = self.g.spec.nodes[nid]
+        try:
+            p = self.g.params_for(nid)
+        except ValidationError as e:
+            for err in e.errors():
+                name = ".".join(str(x) for x in err["loc"]) or "(params)"
+                msg = err["msg"]
+                if err["type"] == "extra_forbidden":
+                    allowed = ", ".join(cls.Params.model_fields) or "none"
+                    msg = f"unknown param (params of {cls.type_name}: {allowed})"
+                elif "input" in err and err["type"] != "missing":
+                    msg = f"{msg} (got {err['input']!r})"
+                self.add(f"{nid}.params.{name}", msg)
+            return None
+        for name, info in type(p).model_fields.items():
+            kind = path_kind(info)
+            val = getattr(p, name)
+            if not val:
+                continue
+            if kind == "input" and not Path(val).is_file():
+                self.add(f"{nid}.params.{name}", f"file not found: {ns.params.get(name, val)} (resolved to {val})")
+            elif kind == "input_dir" and not Path(val).is_dir():
+                self.add(f"{nid}.params.{name}", f"directory not found: {val}")
+            elif kind == "weights":
+                try:
+                    weights_mod.resolve(val, self.g.base_dir)
+                except weights_mod.WeightsError as e:
+                    self.add(f"{nid}.params.{name}", f"missing weights: {e}")
+        return p
+
+    def _links(self, classes: dict[str, type[Node]]) -> None:
+        for nid, ns in self.g.spec.nodes.items():
+            for port, link in ns.inputs.items():
+                src = parse_link(link)
+                if src is None:
+                    self.add(f"{nid}.{port}", f"malformed link {link!r} (expected \"node.port\")")
+                elif src[0] not in self.g.spec.nodes:
+                    self.add(f"{nid}.{port}", f"links to unknown node {src[0]!r}")
+
+    def _cycles(self) -> None:
+        g = self.g.nx_graph()
+        for cyc in nx.simple_cycles(g):
+            self.add(" -> ".join(cyc + [cyc[0]]), "cycle: a graph must be acyclic")
+            break
+
+    def _types(self, classes: dict[str, type[Node]], params: dict[str, Any]) -> None:
+        g = self.g.nx_graph()
+        try:
+            order = list(nx.topological_sort(g))
+        except nx.NetworkXUnfeasible:
+            order = list(self.g.spec.nodes)
+        for nid in order:
+            if nid not in classes:
+                continue
+            cls = classes[nid]
+            ns = self.g.spec.nodes[nid]
+            upstream: dict[str, PortType] = {}
+            for port, link in ns.inputs.items():
+                src = parse_link(link)
+                if src and src[0] in self.ports:
+                    out_types = self.ports[src[0]][1]
+                    if src[1] in out_types:
+                        upstream[port] = out_types[src[1]]
+                    else:
+                        self.add(f"{nid}.{port}", f"{src[0]} ({classes[src[0]].type_name}) has no output "
+                                 f"{src[1]!r} (outputs: {', '.join(out_types) or 'none'})")
+            if params.get(nid) is None:
+                ins, outs = dict(cls.inputs), dict(cls.outputs)
+            else:
+                try:
+                    ins, outs = cls.resolve_ports(params[nid], upstream)
+                except Exception as e:  # a resolve error is a validation problem of that node
+                    self.add(nid, f"cannot resolve ports: {e}")
+                    ins, outs = dict(cls.inputs), dict(cls.outputs)
+            self.ports[nid] = (ins, outs)
+            for port in ns.inputs:
+                if port not in ins:
+                    self.add(f"{nid}.{port}", f"{cls.type_name} has no input {port!r} "
+                             f"(inputs: {', '.join(ins) or 'none'})")
+            for port, pt in ins.items():
+                if port not in ns.inputs:
+                    if not pt.optional:
+                        self.add(f"{nid}.{port}", f"missing required input ({pt.describe()})")
+                    continue
+                if port in upstream:
+                    why = pt.compatible(upstream[port])
+                    if why:
+                        self.add(f"{nid}.{port}", f"{why} (from {ns.inputs[port]})")

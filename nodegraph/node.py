@@ -1,0 +1,242 @@
+"""The node base class: a typed door to a piece of work.
+
+A node type declares
+
+- ``type_name`` — its dotted registry name (``"pis.AffinitySmooth"``);
+- ``Params`` — a pydantic model (defaults, bounds, enums, docs) — fields annotated with
+  ``InputFile`` / ``OutputFile`` / ``WeightsRef`` are resolved against the graph's folder and
+  checked for existence at validation;
+- ``inputs`` / ``outputs`` — name -> port type (``nodegraph.types``); ``resolve_ports`` may
+  refine them from params and upstream types (e.g. a label set chosen by a param);
+- ``setup()`` — build networks and load weights (called once, lazily, before the first forward);
+- ``forward(**inputs) -> dict`` — the work.
+
+A node instance is also usable on its own: ``node = nodegraph.create("image.Resize", size=128)``
+then ``node(image=x)`` validates inputs and outputs against the declared ports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from .types import PortError, PortType
+
+
+class NodeError(RuntimeError):
+    """An error attributed to a node (and optionally one of its ports or params)."""
+
+    def __init__(self, message: str, node: str | None = None, where: str | None = None):
+        self.node = node
+        self.where = where
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class PathKind:
+    """Marks a str param as a filesystem path: ``input``, ``output`` or ``weights``."""
+
+    kind: str
+
+
+InputFile = Annotated[str, PathKind("input")]
+"""A param naming an existing file (resolved against the graph's folder, then the project root)."""
+OutputFile = Annotated[str, PathKind("output")]
+"""A param naming a file to write (resolved against the graph's folder)."""
+InputDir = Annotated[str, PathKind("input_dir")]
+"""A param naming an existing directory (e.g. a dataset root)."""
+WeightsRef = Annotated[str, PathKind("weights")]
+"""A weights name from ``weights/manifest.json`` or a path to a ``.safetensors`` file.
+The empty string means "no weights" (random init)."""
+
+
+def path_kind(field_info: Any) -> str | None:
+    for meta in getattr(field_info, "metadata", ()):  # pydantic FieldInfo
+        if isinstance(meta, PathKind):
+            return meta.kind
+    return None
+
+
+class Params(BaseModel):
+    """Base for every node's params: unknown keys are errors, values are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+@dataclass
+class Context:
+    """What a node may use from the engine while it runs."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    emit: Callable[..., None] = lambda event, **kw: None
+    node_id: str = ""
+    base_dir: Path = field(default_factory=Path.cwd)
+    training: bool = False
+
+    def progress(self, i: int, n: int, message: str = "") -> None:
+        self.emit("progress", node=self.node_id, i=int(i), n=int(n), message=message)
+
+    def warn(self, message: str) -> None:
+        self.emit("warning", node=self.node_id, message=message)
+
+
+class Node:
+    """Base class of every node type. Subclass, declare, register (see module doc)."""
+
+    type_name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    """Bump when the node's computation changes: it is part of the cache key."""
+    Params: ClassVar[type[Params]] = Params
+    inputs: ClassVar[dict[str, PortType]] = {}
+    outputs: ClassVar[dict[str, PortType]] = {}
+    cacheable: ClassVar[bool] = True
+    """False for nodes with side effects (savers) or no stable output."""
+    is_sink: ClassVar[bool] = False
+    """Sinks (savers, viewers) are what a run computes by default."""
+
+    def __init__(self, params: Params | dict[str, Any] | None = None,
+                 context: Context | None = None) -> None:
+        if params is None:
+            params = {}
+        if isinstance(params, dict):
+            params = self.Params(**params)
+        self.params = params
+        self.ctx = context or Context()
+        self._ready = False
+
+    # ---- declarations -------------------------------------------------------------------
+    @classmethod
+    def resolve_ports(cls, params: Params,
+                      upstream: dict[str, PortType]) -> tuple[dict[str, PortType], dict[str, PortType]]:
+        """Concrete (inputs, outputs) for these params and the types wired upstream.
+
+        Override to make a port depend on a param (``LabelMap(params.label_set)``) or pass an
+        upstream type through (a resize keeps the label set it received).
+        """
+        return dict(cls.inputs), dict(cls.outputs)
+
+    @classmethod
+    def doc(cls) -> str:
+        return (cls.__doc__ or "").strip()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.ctx.device
+
+    def setup(self) -> None:
+        """Build networks and load weights. Called once before the first forward."""
+
+    def ensure_setup(self) -> None:
+        if not self._ready:
+            self.setup()
+            self._ready = True
+
+    def forward(self, **inputs: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __call__(self, **inputs: Any) -> dict[str, Any]:
+        """Check inputs, run ``forward``, check outputs (standalone use)."""
+        ins, outs = self.resolve_ports(self.params, {})
+        for name in inputs:
+            if name not in ins:
+                raise NodeError(f"unknown input {name!r} (inputs: {', '.join(ins) or 'none'})",
+                                self.type_name, f"{self.type_name}.{name}")
+        for name, port in ins.items():
+            if name not in inputs or inputs[name] is None:
+                if not port.optional:
+                    raise NodeError(f"missing input {name!r} ({port.describe()})",
+                                    self.type_name, f"{self.type_name}.{name}")
+                continue
+            try:
+                port.check(inputs[name])
+            except PortError as e:
+                raise NodeError(f"input {name}: {e}", self.type_name,
+                                f"{self.type_name}.{name}") from None
+        self.ensure_setup()
+        result = self.forward(**inputs)
+        self.check_outputs(result, outs)
+        return result
+
+    def check_outputs(self, result: Any, outs: dict[str, PortType], node_id: str | None = None) -> None:
+        who = node_id or self.type_name
+        if not isinstance(result, dict):
+            raise NodeError(f"forward() must return a dict of outputs, got {type(result).__name__}", who)
+        for name, port in outs.items():
+            if name not in result:
+                if port.optional:
+                    continue
+                raise NodeError(f"output {name!r} was not produced", who, f"{who}.{name}")
+            try:
+                port.check(result[name])
+            except PortError as e:
+                raise NodeError(f"output {who}.{name}: {e}", who, f"{who}.{name}") from None
+
+    # ---- training / caching hooks -------------------------------------------------------
+    def module(self) -> torch.nn.Module | None:
+        """The trainable network this node owns (exported as its weights), if any.
+
+        Default: the attribute ``net`` when it is an ``nn.Module``.
+        """
+        net = getattr(self, "net", None)
+        return net if isinstance(net, torch.nn.Module) else None
+
+    def fingerprint(self) -> str:
+        """Extra cache-key material; default: sha256 of every ``InputFile`` param's contents."""
+        h = hashlib.sha256()
+        for name, kind, path in self.path_params():
+            if kind == "input" and path and os.path.isfile(path):
+                h.update(name.encode())
+                h.update(file_digest(path).encode())
+        return h.hexdigest()
+
+    def path_params(self) -> Iterator[tuple[str, str, str]]:
+        """(name, kind, value) for every path-typed param."""
+        for name, info in type(self.params).model_fields.items():
+            kind = path_kind(info)
+            if kind is not None:
+                yield name, kind, getattr(self.params, name)
+
+
+class DatasetNode(Node):
+    """A node that is a dataset. In ``nodegraph train`` each step's batch is fed as its outputs;
+    in ``nodegraph run`` ``forward`` returns the first ``batch_size`` items (a preview batch).
+
+    Subclasses implement ``dataset() -> torch.utils.data.Dataset`` whose items are dicts keyed
+    by this node's output names (without the batch dimension).
+    """
+
+    cacheable = True
+
+    def dataset(self) -> torch.utils.data.Dataset:
+        raise NotImplementedError
+
+    def forward(self, **inputs: Any) -> dict[str, Any]:
+        ds = self.dataset()
+        n = int(getattr(self.params, "batch_size", 1) or 1)
+        items = [ds[i] for i in range(min(n, len(ds)))]
+        return {k: torch.stack([it[k] for it in items]).to(self.device) for k in items[0]}
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's contents, memoised on (path, size, mtime)."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    got = _DIGESTS.get(key)
+    if got is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        got = _DIGESTS[key] = h.hexdigest()
+    return got

@@ -1,0 +1,170 @@
+"""Weights: safetensors only, named through ``weights/manifest.json``.
+
+A weights reference is either a manifest name (``"spade_landscape"``) or a path to a
+``.safetensors`` file. The manifest records for each name: file, node type, sha256, a shape
+summary, provenance (exact command, data, steps) and measured quality.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .node import file_digest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class WeightsError(FileNotFoundError):
+    pass
+
+
+def weights_dirs() -> list[Path]:
+    dirs = []
+    env = os.environ.get("NODEGRAPH_WEIGHTS")
+    if env:
+        dirs += [Path(p) for p in env.split(os.pathsep) if p]
+    dirs.append(PROJECT_ROOT / "weights")
+    return dirs
+
+
+def read_manifest(directory: Path | None = None) -> dict[str, dict[str, Any]]:
+    path = (directory or PROJECT_ROOT / "weights") / "manifest.json"
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    return data.get("weights", data) if isinstance(data, dict) else {}
+
+
+def resolve(ref: str, base_dir: Path | None = None) -> Path:
+    """Path of the safetensors file a weights reference names; WeightsError if absent."""
+    if not ref:
+        raise WeightsError("empty weights reference")
+    candidates: list[Path] = []
+    p = Path(ref).expanduser()
+    if p.suffix == ".safetensors" or os.sep in ref or "/" in ref:
+        if p.is_absolute():
+            candidates.append(p)
+        else:
+            if base_dir is not None:
+                candidates.append(base_dir / p)
+            candidates.append(PROJECT_ROOT / p)
+            candidates.append(Path.cwd() / p)
+    else:
+        for d in weights_dirs():
+            entry = read_manifest(d).get(ref)
+            if entry is not None:
+                candidates.append(d / entry.get("file", f"{ref}.safetensors"))
+            candidates.append(d / f"{ref}.safetensors")
+    for c in candidates:
+        if c.is_file():
+            if c.suffix in (".pth", ".pt", ".ckpt", ".pkl"):
+                raise WeightsError(
+                    f"{c} is a pickle checkpoint; nodegraph loads only safetensors. "
+                    f"Convert it once with `nodegraph convert ...`"
+                )
+            return c
+    names = sorted(set().union(*(read_manifest(d).keys() for d in weights_dirs())))
+    raise WeightsError(
+        f"weights {ref!r} not found (looked in {', '.join(str(c) for c in candidates) or 'nowhere'}; "
+        f"known names: {', '.join(names) or 'none'})"
+    )
+
+
+def digest(ref: str, base_dir: Path | None = None) -> str:
+    return file_digest(resolve(ref, base_dir))
+
+
+def load(ref: str, base_dir: Path | None = None, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    path = resolve(ref, base_dir)
+    return load_file(str(path), device=str(device))
+
+
+def load_into(module: torch.nn.Module, ref: str, base_dir: Path | None = None, strict: bool = True) -> None:
+    """Load a weights reference into ``module`` with a readable error on key mismatch."""
+    sd = load(ref, base_dir)
+    own = module.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shape = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in sd and sd[k].shape != own[k].shape]
+    if strict and (missing or unexpected or shape):
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+        if shape:
+            parts.append(f"shape mismatches: {'; '.join(shape[:3])}")
+        raise WeightsError(f"weights {ref!r} do not fit {type(module).__name__}: " + ", ".join(parts)
+                           + " — were they made for other params (ngf, preset, size)?")
+    module.load_state_dict(sd, strict=strict)
+
+
+def save_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file through a temp file + rename: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+        save_file(clean, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json_atomic(data: Any, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def shape_summary(tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    return {
+        "tensors": len(tensors),
+        "parameters": int(sum(t.numel() for t in tensors.values())),
+        "dtypes": sorted({str(t.dtype).replace("torch.", "") for t in tensors.values()}),
+    }
+
+
+def export(name: str, tensors: dict[str, torch.Tensor], node_type: str, provenance: dict[str, Any],
+           quality: dict[str, Any] | None = None, directory: Path | None = None,
+           config: dict[str, Any] | None = None) -> Path:
+    """Save ``weights/NAME.safetensors`` and record it in the manifest (both atomically)."""
+    directory = Path(directory or PROJECT_ROOT / "weights")
+    path = directory / f"{name}.safetensors"
+    save_atomic(tensors, path, metadata={"node_type": node_type, "name": name})
+    manifest_path = directory / "manifest.json"
+    data = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    data.setdefault("weights", {})
+    entry = dict(data["weights"].get(name, {}))
+    entry.update({
+        "file": path.name,
+        "node_type": node_type,
+        "sha256": file_digest(path),
+        "bytes": path.stat().st_size,
+        "shapes": shape_summary(tensors),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "provenance": provenance,
+    })
+    if config is not None:
+        entry["config"] = config
+    if quality is not None:
+        entry["quality"] = quality
+    data["weights"][name] = entry
+    write_json_atomic(data, manifest_path)
+    return path
