@@ -94,6 +94,8 @@ class Graph:
     spec: GraphSpec
     base_dir: Path
     path: Path | None = None
+    out_dir: Path | None = None
+    """Where relative output paths go (``--out``); default: the graph's folder."""
     _classes: dict[str, type[Node]] = field(default_factory=dict, repr=False)
 
     @property
@@ -118,7 +120,7 @@ class Graph:
     def nx_graph(self) -> nx.DiGraph:
         g = nx.DiGraph()
         g.add_nodes_from(self.spec.nodes)
-        for s, sp, d, dp in self.edges():
+        for s, _sp, d, _dp in self.edges():
             if s in self.spec.nodes:
                 g.add_edge(s, d)
         return g
@@ -147,8 +149,10 @@ class Graph:
         p = Path(value).expanduser()
         if p.is_absolute():
             return str(p)
+        if kind == "output":
+            return str((self.out_dir or self.base_dir) / p)
         first = self.base_dir / p
-        if kind == "output" or first.exists():
+        if first.exists():
             return str(first)
         second = weights_mod.PROJECT_ROOT / p
         return str(second) if second.exists() else str(first)
@@ -187,7 +191,7 @@ class Graph:
             _set_dotted(raw["nodes"][nid]["params"], param, value)
         if problems:
             raise GraphError(problems, self.source)
-        return Graph(GraphSpec(**raw), self.base_dir, self.path)
+        return Graph(GraphSpec(**raw), self.base_dir, self.path, self.out_dir)
 
     # ---- validation ---------------------------------------------------------------------
     def validate(self, outputs: list[str] | None = None) -> list[Problem]:
@@ -282,7 +286,7 @@ class Validator:
         spec = self.g.spec
         classes: dict[str, type[Node]] = {}
         params: dict[str, Any] = {}
-        for nid, ns in spec.nodes.items():
+        for nid in spec.nodes:
             if not _ID.match(nid):
                 self.add(nid, "node ids must start with a letter or _ and use letters, digits, _ or -")
             try:

@@ -79,6 +79,8 @@ class Context:
     node_id: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
     training: bool = False
+    input_types: dict[str, PortType] = field(default_factory=dict)
+    """Resolved types of the wired inputs (e.g. the upstream label set), set by the executor."""
 
     def progress(self, i: int, n: int, message: str = "") -> None:
         self.emit("progress", node=self.node_id, i=int(i), n=int(n), message=message)
@@ -187,6 +189,10 @@ class Node:
         """
         net = getattr(self, "net", None)
         return net if isinstance(net, torch.nn.Module) else None
+
+    def cache_valid(self) -> bool:
+        """False when a cached result cannot stand in for running (e.g. a saved file was deleted)."""
+        return True
 
     def fingerprint(self) -> str:
         """Extra cache-key material; default: sha256 of every ``InputFile`` param's contents."""

@@ -1,0 +1,269 @@
+"""The ``nodegraph`` command: run, train, validate, nodes, viz, convert, cache."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import registry
+from .cache import DEFAULT_RAM_BYTES, Cache, default_cache_dir
+from .events import EventBus, JsonlSink, RichSink
+from .graph import GraphError, load_graph
+from .node import NodeError
+from .weights import WeightsError
+
+USER_ERRORS = (GraphError, NodeError, WeightsError, FileNotFoundError, KeyError, ValueError)
+
+
+def _print_error(e: BaseException) -> None:
+    msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    click.secho("error: ", fg="red", bold=True, nl=False, err=True)
+    click.echo(msg, err=True)
+
+
+def user_errors(exit_code: int = 1) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Turn user errors into a one-paragraph message and an exit code (traceback with --debug)."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            debug = kwargs.get("debug", False)
+            try:
+                return fn(*args, **kwargs)
+            except click.ClickException:
+                raise
+            except KeyboardInterrupt:
+                click.echo("interrupted", err=True)
+                sys.exit(130)
+            except GraphError as e:
+                if debug:
+                    traceback.print_exc()
+                _print_error(e)
+                sys.exit(2)
+            except USER_ERRORS as e:
+                if debug:
+                    traceback.print_exc()
+                _print_error(e)
+                sys.exit(exit_code)
+            except Exception as e:  # an internal error: still one paragraph unless --debug
+                if debug:
+                    raise
+                _print_error(RuntimeError(f"{type(e).__name__}: {e} (run with --debug for the traceback)"))
+                sys.exit(1)
+
+        return wrapper
+
+    return deco
+
+
+def parse_bytes(text: str) -> int:
+    m = re.fullmatch(r"\s*([\d.]+)\s*([kmgt]?i?b?)?\s*", text.lower())
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a size (e.g. 512MB, 2GB, 1073741824)")
+    mult = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20, "mib": 2**20,
+            "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40, "tib": 2**40}
+    return int(float(m.group(1)) * mult[m.group(2) or ""])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nodegraph")
+def main() -> None:
+    """nodegraph: typed node graphs for GAN image pipelines."""
+
+
+@main.command()
+@click.argument("graph", type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="NODE.PARAM=VALUE", help="override a param (JSON values)")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="folder for relative output paths")
+@click.option("--output", "outputs", multiple=True, metavar="NODE", help="compute only what NODE needs")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), help="write events as JSON lines")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1 or auto")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help=f"disk cache (default {default_cache_dir()})")
+@click.option("--cache-ram", default="2GB", show_default=True, help="RAM cache bound in bytes (e.g. 512MB)")
+@click.option("--no-cache", is_flag=True, help="compute everything, store nothing")
+@click.option("--quiet", "-q", is_flag=True, help="no per-node status lines")
+@click.option("--debug", is_flag=True, help="show Python tracebacks")
+@user_errors(exit_code=1)
+def run(graph: str, sets: tuple[str, ...], out_dir: str | None, outputs: tuple[str, ...], log_path: str | None,
+        device: str, cache_dir: str | None, cache_ram: str, no_cache: bool, quiet: bool, debug: bool) -> None:
+    """Run GRAPH (a .json graph file)."""
+    from .executor import Executor
+
+    g = load_graph(graph).with_overrides(list(sets))
+    if out_dir:
+        g.out_dir = Path(out_dir).resolve()
+    cache = Cache(ram_bytes=parse_bytes(cache_ram) if cache_ram else DEFAULT_RAM_BYTES,
+                  disk_dir=Path(cache_dir) if cache_dir else default_cache_dir(), enabled=not no_cache)
+    bus = EventBus()
+    sinks: list[Any] = []
+    if log_path:
+        sinks.append(JsonlSink(log_path))
+    if not quiet:
+        sinks.append(RichSink())
+    for s in sinks:
+        bus.add(s)
+    try:
+        Executor(g, device=device, cache=cache, events=bus).run(list(outputs) or None)
+    finally:
+        for s in sinks:
+            s.close()
+    end = next((e for e in reversed(bus.history) if e["event"] == "run_end"), None)
+    if end and not quiet:
+        click.echo(f"finished in {end['seconds']:.2f}s: {end['computed']} computed, {end['cached']} cached",
+                   err=True)
+
+
+@main.command()
+@click.argument("graph", type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="NODE.PARAM=VALUE")
+@click.option("--debug", is_flag=True)
+@user_errors(exit_code=2)
+def validate(graph: str, sets: tuple[str, ...], debug: bool) -> None:
+    """Check GRAPH without running it; prints every problem and exits 2 if there are any."""
+    g = load_graph(graph).with_overrides(list(sets))
+    problems = g.validate()
+    if problems:
+        raise GraphError(problems, g.source)
+    click.echo(f"{graph}: ok ({len(g.spec.nodes)} nodes)")
+
+
+def describe_type(cls: Any) -> dict[str, Any]:
+    schema = cls.Params.model_json_schema()
+    params = {}
+    for name, info in cls.Params.model_fields.items():
+        prop = schema.get("properties", {}).get(name, {})
+        entry = {k: v for k, v in prop.items() if k not in ("title",)}
+        entry["required"] = info.is_required()
+        params[name] = entry
+    return {
+        "type": cls.type_name,
+        "doc": cls.doc(),
+        "version": cls.version,
+        "module": cls.__module__,
+        "inputs": {k: v.to_json() for k, v in cls.inputs.items()},
+        "outputs": {k: v.to_json() for k, v in cls.outputs.items()},
+        "params": params,
+    }
+
+
+@main.command()
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable listing")
+@click.option("--label-sets", is_flag=True, help="list label sets and their palettes instead")
+def nodes(pattern: str | None, as_json: bool, label_sets: bool) -> None:
+    """List every node type (ports, params, defaults, docs); PATTERN filters by name."""
+    from .types import get_label_set, label_set_names
+
+    types = registry.all_types()
+    if label_sets:
+        data = {n: {"names": list(get_label_set(n).names), "palette": [list(c) for c in get_label_set(n).palette]}
+                for n in label_set_names()}
+        click.echo(json.dumps(data, indent=2) if as_json else "\n".join(
+            f"{n}: " + ", ".join(f"{i}={c}" for i, c in enumerate(v["names"])) for n, v in data.items()))
+        return
+    chosen = {k: v for k, v in types.items() if not pattern or pattern.lower() in k.lower()}
+    if as_json:
+        click.echo(json.dumps({k: describe_type(v) for k, v in chosen.items()}, indent=2, default=str))
+        return
+    from rich.console import Console
+
+    con = Console()
+    for name, cls in chosen.items():
+        d = describe_type(cls)
+        con.print(f"[bold cyan]{name}[/]  {d['doc'].splitlines()[0] if d['doc'] else ''}")
+        for k, v in d["inputs"].items():
+            con.print(f"    in   {k}: {v['describe']}{' (optional)' if v.get('optional') else ''}")
+        for k, v in d["outputs"].items():
+            con.print(f"    out  {k}: {v['describe']}")
+        for k, v in d["params"].items():
+            default = "" if v.get("required") else f" = {json.dumps(v.get('default'))}"
+            desc = f"  — {v['description']}" if v.get("description") else ""
+            con.print(f"    param {k}{default}{desc}", markup=False)
+    broken = registry.failed_plugins()
+    if broken:
+        for k, v in broken.items():
+            con.print(f"[yellow]plugin {k} failed to import: {v}[/]", markup=True)
+
+
+@main.command()
+@click.argument("graph", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="graph.png, graph.svg or graph.dot")
+@click.option("--log", "log_path", type=click.Path(exists=True, dir_okay=False),
+              help="overlay times and cache hits from a run's --log")
+@click.option("--debug", is_flag=True)
+@user_errors(exit_code=1)
+def viz(graph: str, output: str, log_path: str | None, debug: bool) -> None:
+    """Draw GRAPH with typed edges (optionally with a run's timings)."""
+    from .viz import render
+
+    render(load_graph(graph), Path(output), log_path)
+    click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("kind")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False))
+@click.argument("dst", type=click.Path(dir_okay=False))
+@click.option("--preset", default=None, help="dataset preset where the format needs one (e.g. ade20k)")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="converter-specific option")
+@click.option("--debug", is_flag=True)
+@user_errors(exit_code=1)
+def convert(kind: str, src: str, dst: str, preset: str | None, options: tuple[str, ...], debug: bool) -> None:
+    """Convert an official checkpoint SRC (.pth) of KIND (photowct, spade, bisenet, ...) to safetensors DST."""
+    fn = registry.load_converter(kind)
+    kw: dict[str, Any] = {}
+    if preset:
+        kw["preset"] = preset
+    for o in options:
+        k, _, v = o.partition("=")
+        try:
+            kw[k] = json.loads(v)
+        except json.JSONDecodeError:
+            kw[k] = v
+    result = fn(src, dst, **kw)
+    click.echo(f"wrote {dst}" + (f" ({result})" if isinstance(result, str) else ""))
+
+
+@main.group()
+def cache() -> None:
+    """Inspect or clear the disk cache."""
+
+
+@cache.command("info")
+@click.option("--cache-dir", type=click.Path(file_okay=False))
+def cache_info(cache_dir: str | None) -> None:
+    c = Cache(disk_dir=Path(cache_dir) if cache_dir else default_cache_dir())
+    n, size = c.disk_usage()
+    click.echo(f"{c.disk_dir}: {n} entries, {size / 2**20:.1f} MiB")
+
+
+@cache.command("clear")
+@click.option("--cache-dir", type=click.Path(file_okay=False))
+def cache_clear(cache_dir: str | None) -> None:
+    c = Cache(disk_dir=Path(cache_dir) if cache_dir else default_cache_dir())
+    removed = c.clear()
+    click.echo(f"removed {removed / 2**20:.1f} MiB from {c.disk_dir}")
+
+
+def _add_train() -> None:
+    try:
+        from .train import train_cli
+    except ImportError:  # the training engine is optional at import time
+        return
+    main.add_command(train_cli, "train")
+
+
+_add_train()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

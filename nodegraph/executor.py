@@ -1,0 +1,232 @@
+"""Executor: plan what the requested outputs need, run it in topological order, cache it.
+
+The plan is the set of ancestors of the requested nodes (default: the graph's sinks). Each node's
+cache key is computed *before* it runs from its type, code version, canonical params, weights
+digests, file fingerprints and its upstream keys, so a re-run with one changed param recomputes
+exactly that node and what lies downstream of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import torch
+
+from . import weights as weights_mod
+from .cache import Cache, canonical, make_key
+from .events import EventBus
+from .graph import Graph, GraphError, Problem, parse_link
+from .node import Context, Node, NodeError, path_kind
+from .types import PortType
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise NodeError(f"--device {device}: CUDA is not available on this machine (use cpu)")
+    return dev
+
+
+def describe_value(v: Any) -> str:
+    if isinstance(v, torch.Tensor):
+        return f"{tuple(v.shape)} {str(v.dtype).replace('torch.', '')}"
+    if isinstance(v, torch.nn.Module):
+        return type(v).__name__
+    return type(v).__name__
+
+
+class Executor:
+    """Runs a validated graph. Reusable: nodes stay set up between ``run`` calls."""
+
+    def __init__(self, graph: Graph, device: str | torch.device | None = None, cache: Cache | None = None,
+                 events: EventBus | None = None) -> None:
+        self.graph = graph
+        self.device = pick_device(device)
+        self.cache = cache if cache is not None else Cache(enabled=False)
+        self.events = events or EventBus()
+        self.nodes: dict[str, Node] = {}
+        self.ports: dict[str, tuple[dict[str, PortType], dict[str, PortType]]] = {}
+        self.keys: dict[str, str] = {}
+        self._components: dict[str, dict[str, Any]] = {}
+
+    # ---- planning -----------------------------------------------------------------------
+    def plan(self, outputs: list[str] | None = None) -> list[str]:
+        targets = [o.split(".")[0] for o in (outputs or self.graph.spec.outputs or self.graph.sinks())]
+        g = self.graph.nx_graph()
+        need: set[str] = set()
+        for t in targets:
+            if t not in g:
+                raise GraphError([Problem(t, "requested output names no node of the graph")], self.graph.source)
+            need.add(t)
+            need |= nx.ancestors(g, t)
+        return [n for n in nx.topological_sort(g) if n in need]
+
+    def node(self, nid: str) -> Node:
+        if nid not in self.nodes:
+            cls = self.graph.node_class(nid)
+            ctx = Context(device=self.device, emit=self.events.emit, node_id=nid, base_dir=self.graph.base_dir)
+            self.nodes[nid] = cls(self.graph.params_for(nid), ctx)
+        return self.nodes[nid]
+
+    # ---- keys ---------------------------------------------------------------------------
+    def key_of(self, nid: str) -> str:
+        node = self.node(nid)
+        params = node.params.model_dump(mode="json")
+        wdig: dict[str, str] = {}
+        for name, info in type(node.params).model_fields.items():
+            if path_kind(info) == "weights" and getattr(node.params, name):
+                wdig[name] = weights_mod.digest(getattr(node.params, name), self.graph.base_dir)
+        upstream = {}
+        for port, link in self.graph.spec.nodes[nid].inputs.items():
+            src = parse_link(link)
+            assert src is not None
+            upstream[port] = f"{self.keys[src[0]]}:{src[1]}"
+        fp = node.fingerprint()
+        key = make_key(node.type_name, node.version, params, wdig, fp, upstream)
+        self._components[nid] = {"type": node.type_name, "version": node.version, "params": params,
+                                 "weights": wdig, "fingerprint": fp, "upstream": upstream}
+        return key
+
+    # ---- running ------------------------------------------------------------------------
+    def run(self, outputs: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Compute the requested outputs; returns ``{node: {port: value}}`` for every planned node."""
+        self.graph.check(outputs)
+        self.ports = self.graph.port_types()
+        order = self.plan(outputs)
+        self.events.emit("run_start", graph=self.graph.name, nodes=order, device=str(self.device))
+        explain_prev = self._load_explain()
+        results: dict[str, dict[str, Any]] = {}
+        t0 = time.perf_counter()
+        computed = 0
+        with torch.inference_mode():
+            for nid in order:
+                node = self.node(nid)
+                node.ctx.input_types = self._upstream_types(nid)
+                self.keys[nid] = key = self.key_of(nid)
+                if node.cacheable and node.cache_valid():
+                    hit, tier = self.cache.get(key, self.device)
+                    if hit is not None:
+                        results[nid] = hit
+                        self.events.emit("cached", node=nid, type=node.type_name, tier=tier, key=key[:16])
+                        continue
+                inputs = self._inputs(nid, results)
+                reason = self._why(nid, explain_prev.get(nid))
+                results[nid] = self._compute(nid, node, inputs, reason)
+                computed += 1
+                if node.cacheable:
+                    self.cache.put(key, results[nid])
+        self._save_explain()
+        self.events.emit("run_end", seconds=round(time.perf_counter() - t0, 4), computed=computed,
+                         cached=len(order) - computed)
+        return results
+
+    def _upstream_types(self, nid: str) -> dict[str, PortType]:
+        out = {}
+        for port, link in self.graph.spec.nodes[nid].inputs.items():
+            src = parse_link(link)
+            if src and src[0] in self.ports:
+                out[port] = self.ports[src[0]][1].get(src[1])
+        return out
+
+    def _inputs(self, nid: str, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        out = {}
+        for port, link in self.graph.spec.nodes[nid].inputs.items():
+            src = parse_link(link)
+            assert src is not None
+            out[port] = results[src[0]][src[1]]
+        return out
+
+    def _compute(self, nid: str, node: Node, inputs: dict[str, Any], reason: str) -> dict[str, Any]:
+        self.events.emit("start", node=nid, type=node.type_name, reason=reason)
+        cuda = self.device.type == "cuda"
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
+        t = time.perf_counter()
+        try:
+            node.ensure_setup()
+            out = node.forward(**inputs)
+            node.check_outputs(out, self.ports[nid][1], node_id=nid)
+        except NodeError as e:
+            self.events.emit("error", node=nid, type=node.type_name, message=str(e))
+            if e.node == nid:
+                raise
+            raise NodeError(f"node {nid!r} ({node.type_name}): {e}", nid, e.where) from e
+        except Exception as e:
+            shapes = ", ".join(f"{k}={describe_value(v)}" for k, v in inputs.items()) or "no inputs"
+            msg = f"node {nid!r} ({node.type_name}) failed: {type(e).__name__}: {e} [inputs: {shapes}]"
+            self.events.emit("error", node=nid, type=node.type_name, message=msg)
+            raise NodeError(msg, nid) from e
+        done: dict[str, Any] = {"seconds": round(time.perf_counter() - t, 6), "type": node.type_name}
+        if cuda:
+            done["peak_bytes"] = int(torch.cuda.max_memory_allocated(self.device))
+        else:
+            done["rss_bytes"] = _rss_bytes()
+        self.events.emit("done", node=nid, **done)
+        return out
+
+    # ---- "why was this recomputed?" -------------------------------------------------------
+    def _explain_path(self) -> Path | None:
+        if not self.cache.enabled or self.cache.disk_dir is None:
+            return None
+        ident = hashlib.sha256(str(self.graph.path or self.graph.name).encode()).hexdigest()[:20]
+        return self.cache.disk_dir / "explain" / f"{ident}.json"
+
+    def _load_explain(self) -> dict[str, Any]:
+        p = self._explain_path()
+        if p is None or not p.is_file():
+            return {}
+        try:
+            return json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def _save_explain(self) -> None:
+        p = self._explain_path()
+        if p is None:
+            return
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(canonical(self._components))
+        tmp.replace(p)
+
+    def _why(self, nid: str, prev: dict[str, Any] | None) -> str:
+        node = self.nodes[nid]
+        if not node.cacheable:
+            return "not cacheable (side effects)"
+        if not self.cache.enabled:
+            return "cache disabled"
+        if prev is None:
+            return "first run"
+        cur = self._components[nid]
+        reasons = []
+        if prev.get("type") != cur["type"] or prev.get("version") != cur["version"]:
+            reasons.append("node code version changed")
+        changed = sorted(k for k in set(prev.get("params", {})) | set(cur["params"])
+                         if prev.get("params", {}).get(k) != cur["params"].get(k))
+        if changed:
+            reasons.append("params changed: " + ", ".join(changed))
+        if prev.get("weights") != cur["weights"]:
+            reasons.append("weights changed")
+        if prev.get("fingerprint") != cur["fingerprint"]:
+            reasons.append("input file changed")
+        ups = sorted(p for p in cur["upstream"] if prev.get("upstream", {}).get(p) != cur["upstream"][p])
+        if ups:
+            reasons.append("upstream changed: " + ", ".join(ups))
+        return "; ".join(reasons) or "cache entry evicted or missing"
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            import os
+
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
