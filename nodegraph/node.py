@@ -179,7 +179,8 @@ class Node:
             try:
                 port.check(result[name])
             except PortError as e:
-                raise NodeError(f"output {who}.{name}: {e}", who, f"{who}.{name}") from None
+                raise NodeError(f"output {who}.{name} ({self.type_name}) breaks its port contract: {e}", who,
+                                f"{who}.{name}") from None
 
     # ---- training / caching hooks -------------------------------------------------------
     def module(self) -> torch.nn.Module | None:

@@ -1,0 +1,612 @@
+"""``nodegraph train G``: optimise the trainable nodes of a graph end to end.
+
+The graph's ``train`` section (schema: ``train_spec.py``, guide: docs/training.md) names a
+dataset node, objectives (weighted loss outputs, the nodes whose parameters each updates, an
+optimizer) and bookkeeping. Each step feeds one batch as the dataset node's outputs, then runs
+the objectives in order; grad mode per node is inferred (``train_exec.py``). Checkpoints hold
+params, optimizer, scheduler, AMP scaler and RNG state (``train_ckpt.py``); under ``torchrun``
+every rank trains on its slice of the global batch and gradients are averaged (``train_data.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+
+from . import train_ckpt as ckpt
+from .events import EventBus, JsonlSink
+from .graph import Graph, GraphError, Problem, load_graph, parse_link
+from .node import Context, DatasetNode, Node, NodeError
+from .train_data import Dist, StreamSampler, derive_seed, init_dist, make_loader, seed_everything
+from .train_exec import StepGraph
+from .train_log import Progress, sample_grid
+from .train_spec import TrainSpec, check_train, parse_train
+
+
+class TrainError(NodeError):
+    """Training had to stop (non-finite loss, incompatible checkpoint, ...)."""
+
+
+@dataclass
+class TrainResult:
+    step: int
+    run_dir: Path
+    losses: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    exported: dict[str, Path] = field(default_factory=dict)
+    checkpoint: Path | None = None
+    interrupted: bool = False
+
+
+def _pick_device(device: str | None) -> torch.device:
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise NodeError(f"--device {device}: CUDA is not available on this machine (use cpu)")
+    return dev
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device, non_blocking=True)
+    if isinstance(value, dict):
+        return {k: _to(v, device) for k, v in value.items()}
+    return value
+
+
+class Trainer:
+    """One training run of one graph (see module doc). ``run()`` does the work."""
+
+    def __init__(self, graph: Graph, *, steps: int | None = None, run_dir: str | Path | None = None,
+                 resume: bool = False, log: str | Path | None = None, device: str | None = None,
+                 export: bool = True, debug: bool = False, command: str | None = None,
+                 progress: bool = True) -> None:
+        graph.check()
+        self.graph = graph
+        self.spec: TrainSpec = parse_train(graph)
+        if steps is not None:
+            self.spec.steps = steps
+        self.ports = graph.port_types()
+        check_train(graph, self.spec, self.ports)
+        self.dist, self.device = init_dist(_pick_device(device))
+        self.run_dir = Path(run_dir) if run_dir else Path("runs") / graph.name
+        self.resume, self.do_export, self.debug = resume, export, debug
+        self.command = command or "nodegraph train " + shlex.join(sys.argv[1:])
+        self.bus = EventBus()
+        self.bus.keep_history = False
+        self._log_sink = JsonlSink(log) if (log and self.dist.main) else None
+        if self._log_sink:
+            self.bus.add(self._log_sink)
+        self.progress_enabled = progress and self.dist.main
+        self.stop_requested = False
+        self.graph_hash = ckpt.canonical_hash(graph.spec.model_dump(exclude={"layout"}))
+        self._build()
+
+    # ---- construction ------------------------------------------------------------------------
+    def _build(self) -> None:
+        spec, g = self.spec, self.graph
+        links = list(spec.samples) + list(spec.metrics)
+        for obj in spec.objectives.values():
+            links += list(obj.losses)
+        targets = {parse_link(lk)[0] for lk in links} | set(spec.trained_nodes) | set(spec.datasets)  # type: ignore[index]
+        nxg = g.nx_graph()
+        need: set[str] = set()
+        for t in targets:
+            need |= {t} | _ancestors(nxg, t)
+        self.nodes: dict[str, Node] = {}
+        import networkx as nx
+
+        for nid in nx.topological_sort(nxg):
+            if nid not in need:
+                continue
+            cls = g.node_class(nid)
+            ctx = Context(device=self.device, emit=self.bus.emit, node_id=nid, base_dir=g.base_dir,
+                          training=True)
+            if hasattr(ctx, "input_types"):
+                ctx.input_types = dict(self.ports[nid][0])
+            node = cls(g.params_for(nid), ctx)
+            # each node's init draws from its own seed: adding a node elsewhere changes nothing here
+            seed_everything(derive_seed("init", self.spec.seed, nid))
+            node.ensure_setup()
+            self.nodes[nid] = node
+        self.params: dict[str, list[torch.nn.Parameter]] = {}
+        trained = set(spec.trained_nodes)
+        for nid, node in self.nodes.items():
+            mod = node.module()
+            if nid in trained:
+                if mod is None:
+                    raise TrainError(f"train: {nid} ({node.type_name}) is listed in 'updates' but owns no "
+                                     "trainable module (its module() returned None)", nid)
+                mod.to(self.device).train()
+                self.dist.broadcast_module(mod)
+            elif mod is not None:
+                mod.eval().requires_grad_(False)
+        for name, obj in spec.objectives.items():
+            self.params[name] = self._param_list(obj.updates)
+        self.optims = {name: self._optimizer(name) for name in spec.objectives}
+        amp = None
+        self.scalers: dict[str, Any] = {}
+        if spec.amp and self.device.type == "cuda":
+            dtype = torch.bfloat16 if spec.amp == "bf16" else torch.float16
+            amp = lambda: torch.autocast("cuda", dtype=dtype)  # noqa: E731
+            if spec.amp == "fp16":
+                self.scalers = {n: torch.amp.GradScaler("cuda") for n in spec.objectives}
+        elif spec.amp:
+            self._warn(f"train.amp={spec.amp} ignored on {self.device.type} (mixed precision needs CUDA)")
+        self.runner = StepGraph(g, self.nodes, self.ports, spec.datasets, trained, amp=amp,
+                                check_every_step=self.debug)
+        self.grad_sets = {n: self.runner.grad_set(o.updates) for n, o in spec.objectives.items()}
+
+    def _param_list(self, nids: list[str]) -> list[torch.nn.Parameter]:
+        seen: set[int] = set()
+        out = []
+        for nid in nids:
+            mod = self.nodes[nid].module()
+            assert mod is not None
+            for p in mod.parameters():
+                if p.requires_grad and id(p) not in seen:
+                    seen.add(id(p))
+                    out.append(p)
+        return out
+
+    def _optimizer(self, name: str) -> torch.optim.Optimizer:
+        obj = self.spec.objectives[name]
+        o = obj.optimizer
+        groups, seen = [], set()
+        for nid in obj.updates:
+            mod = self.nodes[nid].module()
+            assert mod is not None
+            ps = [p for p in mod.parameters() if p.requires_grad and id(p) not in seen]
+            seen |= {id(p) for p in ps}
+            if ps:
+                lr = o.lr * obj.lr_mult.get(nid, 1.0)
+                groups.append({"params": ps, "lr": lr, "initial_lr": lr, "node": nid})
+        if not groups:
+            raise TrainError(f"train.objectives.{name}: the nodes it updates ({', '.join(obj.updates)}) "
+                             "have no parameters that require grad", name)
+        if o.type == "sgd":
+            return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+                                   nesterov=o.nesterov)
+        cls = torch.optim.AdamW if o.type == "adamw" else torch.optim.Adam
+        return cls(groups, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+
+    def _loaders(self, start: int) -> dict[str, Any]:
+        out = {}
+        for i, ds_id in enumerate(self.spec.datasets):
+            node = self.nodes[ds_id]
+            assert isinstance(node, DatasetNode)
+            ds = node.dataset()
+            bs = self.spec.batch_size or int(getattr(node.params, "batch_size", 1) or 1)
+            if bs % self.dist.world:
+                raise TrainError(f"train.batch_size={bs} must be divisible by the number of processes "
+                                 f"({self.dist.world})", ds_id)
+            self.batch_size = bs
+            sampler = StreamSampler(len(ds), bs, derive_seed("data", self.spec.seed, i), start,
+                                    self.dist.rank, self.dist.world)
+            out[ds_id] = make_loader(ds, sampler, self.spec.workers, self.device.type == "cuda",
+                                     self.spec.seed + i)
+        return out
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        start = self._maybe_resume()
+        spec = self.spec
+        self.loaders = self._loaders(start)
+        result = TrainResult(step=start, run_dir=self.run_dir)
+        self._window: dict[str, list[float]] = {}
+        self._mwindow: dict[str, list[float]] = {}
+        self.bus.emit("train_start", step=start, steps=spec.steps, world=self.dist.world,
+                      device=str(self.device), graph=self.graph.source, command=self.command,
+                      params={n: sum(p.numel() for p in ps) for n, ps in self.params.items()})
+        prog = Progress(spec.steps, start, enabled=self.progress_enabled)
+        self._prog = prog
+        old = self._install_signals()
+        step = start
+        try:
+            while step < spec.steps:
+                self._step(step)
+                step += 1
+                result.step = step
+                if step % spec.log_every == 0 or step == spec.steps:
+                    self._log(step, prog)
+                if spec.sample_every and step % spec.sample_every == 0:
+                    self._samples(step)
+                if self._stop_now():
+                    result.interrupted = True
+                    break
+                if step % spec.checkpoint_every == 0 and step < spec.steps:
+                    self._checkpoint(step)
+            if step > start or not ckpt.list_checkpoints(self.run_dir):
+                result.checkpoint = self._checkpoint(step)
+        finally:
+            prog.close()
+            self._restore_signals(old)
+        result.losses = {k: _mean(v) for k, v in self._window.items()} or self._last_losses
+        result.metrics = {k: _mean(v) for k, v in self._mwindow.items()}
+        if result.interrupted:
+            self.bus.emit("train_end", step=step, reason="interrupted")
+            if self.dist.main:
+                prog.log(f"interrupted at step {step}; checkpoint saved in {ckpt.ckpt_dir(self.run_dir)} "
+                         "(continue with --resume)")
+            return result
+        if self.do_export and spec.export:
+            result.exported = self.export(step, result)
+        self.bus.emit("train_end", step=step, reason="done", losses=result.losses)
+        return result
+
+    def _step(self, step: int) -> None:
+        seed_everything(derive_seed("step", self.spec.seed, step, self.dist.rank))
+        batches = {}
+        for ds_id, it in self.loaders.items():
+            batch = _to(next(it), self.device)
+            if step == self._start or self.debug:
+                self._check_batch(ds_id, batch)
+            batches[ds_id] = batch
+        self.runner.begin_step(batches)
+        self._losses = {}
+        for name, weights in self.spec.plan(step):
+            self._objective(step, name, weights)
+        for k, v in self._losses.items():
+            self._window.setdefault(k, []).append(v)
+        self._last_losses = dict(self._losses)
+
+    def _check_batch(self, ds_id: str, batch: Any) -> None:
+        node = self.nodes[ds_id]
+        outs = self.ports[ds_id][1]
+        if not isinstance(batch, dict):
+            raise TrainError(f"{ds_id}: dataset items must be dicts keyed by output names "
+                             f"({', '.join(outs)}), got {type(batch).__name__}", ds_id)
+        extra = [k for k in batch if k not in outs]
+        if extra:
+            raise TrainError(f"{ds_id}: dataset items have keys {extra} that are not outputs of "
+                             f"{node.type_name} (outputs: {', '.join(outs)})", ds_id)
+        node.check_outputs(batch, outs, ds_id)
+
+    def _objective(self, step: int, name: str, weights: dict[str, float]) -> None:
+        obj = self.spec.objectives[name]
+        active = {lk: w for lk, w in weights.items() if w != 0}
+        if not active:
+            return
+        targets = {parse_link(lk)[0] for lk in active}  # type: ignore[index]
+        vals = self.runner.evaluate(targets, self.grad_sets[name])
+        terms = []
+        for lk in active:
+            nid, port = parse_link(lk)  # type: ignore[misc]
+            terms.append(vals[nid][port])
+        total = sum(w * t.float() for w, t in zip(active.values(), terms, strict=True))
+        assert isinstance(total, torch.Tensor)
+        stats = torch.stack([t.detach().float().reshape(()) for t in terms] + [total.detach().reshape(())])
+        self.dist.mean_(stats)
+        values = stats.tolist()
+        bad = [lk for lk, v in zip(active, values, strict=False) if not math.isfinite(v)]
+        if bad or not math.isfinite(values[-1]):
+            last = ckpt.list_checkpoints(self.run_dir)
+            keep = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
+            raise TrainError(f"non-finite loss at step {step} in objective {name}: "
+                             f"{', '.join(f'{lk}={values[list(active).index(lk)]}' for lk in bad) or 'total'} "
+                             f"(node {parse_link(bad[0])[0] if bad else name}); training stopped, {keep}. "  # type: ignore[index]
+                             "Try a lower learning rate, gradient clipping (train.clip_grad) or check the "
+                             "data.", parse_link(bad[0])[0] if bad else name)  # type: ignore[index]
+        for lk, v in zip(active, values, strict=False):
+            self._losses[lk] = v
+        self._losses[name] = values[-1]
+        self._update(step, name, obj, total)
+
+    def _update(self, step: int, name: str, obj: Any, total: torch.Tensor) -> None:
+        opt, params = self.optims[name], self.params[name]
+        scaler = self.scalers.get(name)
+        opt.zero_grad(set_to_none=True)
+        if total.requires_grad:
+            # inputs=: only this objective's parameters accumulate gradient (the G loss flows
+            # through D to G, but leaves D's .grad untouched)
+            (scaler.scale(total) if scaler else total).backward(inputs=params)
+        elif not getattr(self, f"_warned_{name}", False):
+            setattr(self, f"_warned_{name}", True)
+            self._warn(f"objective {name}: its losses do not depend on the parameters of "
+                       f"{', '.join(obj.updates)}; nothing to optimise")
+        self.dist.average_grads(params)
+        if scaler:
+            scaler.unscale_(opt)
+        clip = obj.clip_grad or self.spec.clip_grad
+        if clip:
+            torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], clip)
+        factor = (obj.schedule or self.spec.schedule).factor(step, self.spec.steps)
+        for group in opt.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+        if scaler:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+
+    # ---- logging, samples ----------------------------------------------------------------------
+    def _log(self, step: int, prog: Progress) -> None:
+        metrics = {}
+        if self.spec.metrics:
+            targets = {parse_link(lk)[0] for lk in self.spec.metrics}  # type: ignore[index]
+            vals = self.runner.evaluate(targets, set())
+            for lk in self.spec.metrics:
+                nid, port = parse_link(lk)  # type: ignore[misc]
+                metrics[lk] = float(self.dist.mean_(vals[nid][port].detach().float().reshape(1).clone()))
+                self._mwindow.setdefault(lk, []).append(metrics[lk])
+        losses = {k: _mean(v[-self.spec.log_every:]) for k, v in self._window.items()}
+        rate = prog.update(step, {k: v for k, v in losses.items() if k in self.spec.objectives} or losses)
+        lrs = {n: o.param_groups[0]["lr"] for n, o in self.optims.items()}
+        self.bus.emit("step", step=step, losses=losses, metrics=metrics, lr=lrs, it_s=round(rate, 3))
+        self._window = {k: v[-self.spec.log_every:] for k, v in self._window.items()}
+
+    def _samples(self, step: int) -> None:
+        if not self.spec.samples or not self.dist.main:
+            return
+        targets = {parse_link(lk)[0] for lk in self.spec.samples}  # type: ignore[index]
+        vals = self.runner.evaluate(targets, set())
+        cols = []
+        for lk in self.spec.samples:
+            nid, port = parse_link(lk)  # type: ignore[misc]
+            cols.append((vals[nid][port], self.ports[nid][1][port]))
+        path = sample_grid(cols, self.spec.sample_count, self.run_dir / "samples" / f"step_{step:08d}.png")
+        if path:
+            self.bus.emit("sample", step=step, path=str(path))
+
+    def _warn(self, message: str) -> None:
+        self.bus.emit("warning", message=message)
+        if self.dist.main:
+            click.echo(f"warning: {message}", err=True)
+
+    # ---- signals ---------------------------------------------------------------------------------
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old = {}
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.stop_requested:  # second Ctrl-C: stop at once
+                raise KeyboardInterrupt
+            self.stop_requested = True
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, handler)
+        return old
+
+    def _restore_signals(self, old: dict[int, Any]) -> None:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+    def _stop_now(self) -> bool:
+        flag = torch.tensor([1.0 if self.stop_requested else 0.0], device=self.device)
+        return bool(self.dist.sum_(flag).item() > 0)
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def _checkpoint(self, step: int) -> Path | None:
+        if not self.dist.main:
+            self.dist.barrier()
+            return None
+        tensors: dict[str, torch.Tensor] = {}
+        for nid in self.spec.trained_nodes:
+            mod = self.nodes[nid].module()
+            assert mod is not None
+            for k, v in mod.state_dict().items():
+                tensors[f"param/{nid}/{k}"] = v
+        optim_meta = {}
+        for name, opt in self.optims.items():
+            t, m = ckpt.optimizer_to_flat(name, opt)
+            tensors.update(t)
+            optim_meta[name] = dict(m, type=self.spec.objectives[name].optimizer.type,
+                                    sizes=[[list(p.shape) for p in g["params"]] for g in opt.param_groups])
+        rng_t, rng_m = ckpt.rng_to_flat()
+        tensors.update(rng_t)
+        meta = {
+            "format": 1, "graph_hash": self.graph_hash,
+            "graph": self.graph.spec.model_dump(mode="json", exclude={"layout"}),
+            "optimizers": optim_meta, "rng": rng_m,
+            "schedule": {n: {"factor": (o.schedule or self.spec.schedule).factor(step, self.spec.steps),
+                             "spec": (o.schedule or self.spec.schedule).model_dump()}
+                         for n, o in self.spec.objectives.items()},
+            "scalers": {n: s.state_dict() for n, s in self.scalers.items()},
+            "losses": dict(getattr(self, "_last_losses", {})), "world": self.dist.world,
+            "batch_size": getattr(self, "batch_size", None), "seed": self.spec.seed,
+            "command": self.command, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        path = ckpt.save(self.run_dir, step, tensors, meta, keep=self.spec.keep_checkpoints)
+        self.bus.emit("checkpoint", step=step, path=str(path))
+        self.dist.barrier()
+        return path
+
+    def _maybe_resume(self) -> int:
+        found = ckpt.list_checkpoints(self.run_dir)
+        self._start = 0
+        self._last_losses: dict[str, float] = {}
+        if not self.resume:
+            if found:
+                raise click.UsageError(f"run dir {self.run_dir} already holds checkpoints (newest: "
+                                       f"{found[-1].name}); pass --resume to continue it, or --run-dir "
+                                       "to start a new run elsewhere")
+            return 0
+        if not found:
+            self._warn(f"--resume: no checkpoint in {ckpt.ckpt_dir(self.run_dir)}; starting from step 0")
+            return 0
+        tensors, meta = ckpt.load(found[-1])
+        self._restore(tensors, meta, found[-1])
+        self._start = int(meta["step"])
+        self._last_losses = meta.get("losses", {})
+        if self.dist.main:
+            click.echo(f"resuming from {found[-1]} (step {self._start})", err=True)
+        return self._start
+
+    def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path) -> None:
+        problems = []
+        for nid in self.spec.trained_nodes:
+            mod = self.nodes[nid].module()
+            assert mod is not None
+            prefix = f"param/{nid}/"
+            sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            own = mod.state_dict()
+            if not sd:
+                problems.append(Problem(nid, "was not trained in the checkpoint's run"))
+                continue
+            missing = [k for k in own if k not in sd]
+            extra = [k for k in sd if k not in own]
+            shapes = [f"{k} {tuple(sd[k].shape)} -> {tuple(own[k].shape)}" for k in own
+                      if k in sd and sd[k].shape != own[k].shape]
+            if missing or extra or shapes:
+                problems.append(Problem(nid, "its network changed: " + "; ".join(
+                    ([f"new keys {missing[:3]}"] if missing else []) + ([f"gone keys {extra[:3]}"] if extra else [])
+                    + ([f"shapes {shapes[:3]}"] if shapes else []))))
+                continue
+            mod.load_state_dict(sd)
+        saved = meta.get("optimizers", {})
+        for name, opt in self.optims.items():
+            m = saved.get(name)
+            sizes = [[list(p.shape) for p in g["params"]] for g in opt.param_groups]
+            if m is None:
+                problems.append(Problem(f"train.objectives.{name}", "not in the checkpoint"))
+            elif m.get("type") != self.spec.objectives[name].optimizer.type:
+                problems.append(Problem(f"train.objectives.{name}.optimizer.type",
+                                        f"was {m.get('type')!r} in the checkpoint"))
+            elif m.get("sizes") != sizes:
+                problems.append(Problem(f"train.objectives.{name}.updates", "the parameters it updates changed"))
+        if problems:
+            raise GraphError(problems, f"cannot resume from {path}: the graph changed in a way the "
+                             "checkpoint cannot follow (start a new --run-dir instead)")
+        for name, opt in self.optims.items():
+            lrs = [g["initial_lr"] for g in opt.param_groups]
+            ckpt.optimizer_from_flat(name, opt, tensors, saved[name])
+            for g, lr in zip(opt.param_groups, lrs, strict=True):  # the graph's lr wins over the saved one
+                g["initial_lr"] = lr
+        for name, st in meta.get("scalers", {}).items():
+            if name in self.scalers:
+                self.scalers[name].load_state_dict(st)
+        ckpt.rng_from_flat(tensors, meta.get("rng", {}))
+        for nid in self.spec.trained_nodes:
+            self.dist.broadcast_module(self.nodes[nid].module())  # type: ignore[arg-type]
+        if meta.get("graph_hash") != self.graph_hash:
+            self._warn("the graph changed since the checkpoint (" + _diff(meta.get("graph", {}),
+                       self.graph.spec.model_dump(mode="json", exclude={"layout"})) + "); resuming anyway")
+
+    # ---- export --------------------------------------------------------------------------------
+    def export(self, step: int, result: TrainResult) -> dict[str, Path]:
+        from .weights import PROJECT_ROOT
+        from .weights import export as export_weights
+
+        if not self.dist.main:
+            return {}
+        out = {}
+        directory = Path(self.spec.export_dir) if self.spec.export_dir else None
+        data = [{"node": d, "type": self.nodes[d].type_name,
+                 "params": self.nodes[d].params.model_dump(mode="json")} for d in self.spec.datasets]
+        graph_path = self.graph.path
+        if graph_path is not None:
+            try:
+                graph_path = graph_path.resolve().relative_to(PROJECT_ROOT)
+            except ValueError:
+                pass
+        for nid, name in self.spec.export.items():
+            node = self.nodes[nid]
+            mod = node.module()
+            assert mod is not None
+            prov = {"command": self.command, "graph": str(graph_path or self.graph.name),
+                    "graph_sha256": self.graph_hash, "node": nid, "data": data, "steps": step,
+                    "batch_size": getattr(self, "batch_size", None), "seed": self.spec.seed,
+                    "world_size": self.dist.world, "device": str(self.device),
+                    "objectives": [n for n, o in self.spec.objectives.items() if nid in o.updates]}
+            quality = {"final_losses": {k: round(v, 6) for k, v in result.losses.items()}}
+            if result.metrics:
+                quality["metrics"] = {k: round(v, 6) for k, v in result.metrics.items()}
+            path = export_weights(name, dict(mod.state_dict()), node.type_name, prov, quality=quality,
+                                  directory=directory,
+                                  config={"node_type": node.type_name,
+                                          "params": node.params.model_dump(mode="json")})
+            out[name] = path
+            self.bus.emit("export", node=nid, name=name, path=str(path))
+        return out
+
+    def close(self) -> None:
+        if self._log_sink:
+            self._log_sink.close()
+
+
+def _ancestors(g: Any, n: str) -> set[str]:
+    import networkx as nx
+
+    return set(nx.ancestors(g, n))
+
+
+def _mean(v: list[float]) -> float:
+    return sum(v) / len(v) if v else float("nan")
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+    changed = []
+    for nid in sorted(set(old.get("nodes", {})) | set(new.get("nodes", {}))):
+        a, b = old.get("nodes", {}).get(nid), new.get("nodes", {}).get(nid)
+        if a != b:
+            changed.append(f"node {nid}")
+    for key in sorted(set(old.get("train") or {}) | set(new.get("train") or {})):
+        if (old.get("train") or {}).get(key) != (new.get("train") or {}).get(key):
+            changed.append(f"train.{key}")
+    return "changed: " + ", ".join(changed) if changed else "metadata changed"
+
+
+def train(graph: Graph | str | Path, overrides: dict[str, Any] | list[str] | None = None, **kwargs: Any
+          ) -> TrainResult:
+    """Python API: ``nodegraph.train.train("graphs/x.json", steps=100, run_dir="runs/x")``."""
+    if not isinstance(graph, Graph):
+        graph = load_graph(graph)
+    graph = graph.with_overrides(overrides)
+    trainer = Trainer(graph, **kwargs)
+    try:
+        return trainer.run()
+    finally:
+        trainer.close()
+
+
+def _command_line() -> str:
+    args = sys.argv[1:]
+    if args and args[0] == "train":
+        args = args[1:]
+    cmd = "nodegraph train " + shlex.join(args)
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return f"torchrun --nproc_per_node {world} {cmd}" if world > 1 else cmd
+
+
+@click.command("train")
+@click.argument("graph", type=click.Path(exists=True, dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="NODE.PARAM=VALUE",
+              help="override a node param or a train setting (train.steps=500)")
+@click.option("--steps", type=int, default=None, help="total steps to reach (default: train.steps)")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="checkpoints and samples (default: runs/<graph name>)")
+@click.option("--resume", is_flag=True, help="continue from the newest checkpoint in the run dir")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None, help="JSONL metrics file")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+@click.option("--export/--no-export", default=True, help="write weights/NAME.safetensors at the end")
+@click.option("--debug", is_flag=True, help="check every port every step")
+def train_cli(graph: str, overrides: tuple[str, ...], steps: int | None, run_dir: str | None, resume: bool,
+              log_path: str | None, device: str | None, export: bool, debug: bool) -> None:
+    """Train the trainable nodes of GRAPH as its `train` section describes."""
+    result = train(graph, list(overrides), steps=steps, run_dir=run_dir, resume=resume, log=log_path,
+                   device=device, export=export, debug=debug, command=_command_line())
+    if result.interrupted:
+        raise click.exceptions.Exit(130)
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        losses = "  ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
+        click.echo(f"trained {result.step} steps; {losses}", err=True)
+        for name, path in result.exported.items():
+            click.echo(f"exported {name} -> {path}", err=True)
+
+
+if __name__ == "__main__":  # torchrun --nproc_per_node 2 -m nodegraph.train G ...
+    train_cli()

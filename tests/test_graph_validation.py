@@ -1,0 +1,145 @@
+"""Validation reports every problem at once, each naming node.port or node.params.name."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nodegraph.graph import GraphError, graph_from_dict, load_graph
+
+
+def graph(nodes: dict, tmp_path: Path, **extra) -> object:
+    return graph_from_dict({"nodegraph": 1, "nodes": nodes, **extra}, base_dir=tmp_path)
+
+
+def wheres(g) -> dict[str, str]:
+    return {p.where: p.message for p in g.validate()}
+
+
+def test_valid_graph_has_no_problems(tmp_path):
+    g = graph({"c": {"type": "ngtest.Const"}, "s": {"type": "ngtest.Scale", "inputs": {"image": "c.image"}}},
+              tmp_path)
+    assert g.validate() == []
+
+
+def test_every_problem_kind_reported_at_once(tmp_path):
+    g = graph({
+        "c": {"type": "ngtest.Const", "params": {"value": 3.0, "colour": 1}},
+        "s": {"type": "ngtest.Scale", "params": {"mode": "div"}, "inputs": {"image": "c.image", "extra": "c.image"}},
+        "u": {"type": "ngtest.Nope"},
+        "m": {"type": "ngtest.Mean"},
+        "f": {"type": "ngtest.WantsFaces", "inputs": {"labels": "l.labels"}},
+        "l": {"type": "ngtest.Labels", "params": {"label_set": "landscape"}},
+        "t": {"type": "ngtest.Scale", "inputs": {"image": "m.value"}},
+        "img": {"type": "io.LoadImage", "params": {"path": "missing.png"}},
+        "x": {"type": "ngtest.Scale", "inputs": {"image": "c.nothere"}},
+        "y": {"type": "ngtest.Scale", "inputs": {"image": "ghost.image"}},
+    }, tmp_path)
+    w = wheres(g)
+    assert "less than or equal to 1" in w["c.params.value"]
+    assert "unknown param" in w["c.params.colour"] and "value" in w["c.params.colour"]
+    assert "div" in w["s.params.mode"]
+    assert "has no input 'extra'" in w["s.extra"]
+    assert "unknown node type 'ngtest.Nope'" in w["u.type"]
+    assert "missing required input" in w["m.image"]
+    assert "label-set mismatch" in w["f.labels"] and "landscape" in w["f.labels"]
+    assert "type mismatch" in w["t.image"] and "Scalar" in w["t.image"]
+    assert "file not found" in w["img.params.path"]
+    assert "no output 'nothere'" in w["x.image"]
+    assert "unknown node 'ghost'" in w["y.image"]
+    assert len(w) >= 11
+
+
+def test_unknown_type_suggests_close_names(tmp_path):
+    w = wheres(graph({"r": {"type": "image.Resise"}}, tmp_path))
+    assert "did you mean image.Resize" in w["r.type"]
+
+
+def test_cycle_is_reported(tmp_path):
+    g = graph({"a": {"type": "ngtest.Scale", "inputs": {"image": "b.image"}},
+               "b": {"type": "ngtest.Scale", "inputs": {"image": "a.image"}}}, tmp_path)
+    assert any("cycle" in p.message for p in g.validate())
+
+
+def test_missing_weights_is_reported(tmp_path):
+    g = graph({"c": {"type": "ngtest.Const"},
+               "s": {"type": "ngtest.Net", "params": {"weights": "no_such_weights"}, "inputs": {"image": "c.image"}},
+               "t": {"type": "ngtest.Net", "params": {"weights": "nothere/w.safetensors"},
+                     "inputs": {"image": "c.image"}}}, tmp_path)
+    w = wheres(g)
+    assert "missing weights" in w["t.params.weights"]
+    assert "missing weights" in w["s.params.weights"] and "no_such_weights" in w["s.params.weights"]
+
+
+def test_malformed_json_names_line(tmp_path):
+    p = tmp_path / "g.json"
+    p.write_text('{"nodegraph": 1, "nodes": {\n  "a": {"type": "x",}\n}}')
+    with pytest.raises(GraphError) as e:
+        load_graph(p)
+    assert "malformed JSON" in str(e.value) and "line 2" in str(e.value)
+
+
+def test_structure_errors(tmp_path):
+    with pytest.raises(GraphError) as e:
+        graph_from_dict({"nodegraph": 1, "nodes": {"a": {"typ": "x"}}})
+    assert "a.type" in str(e.value)
+    with pytest.raises(GraphError) as e:
+        graph_from_dict({"nodegraph": 7, "nodes": {}})
+    assert "newer" in str(e.value)
+    with pytest.raises(GraphError):
+        graph_from_dict({"nodes": {}})
+
+
+def test_migration_hook_upgrades_old_format(tmp_path, monkeypatch):
+    from nodegraph import graph as graph_mod
+
+    def v0_to_v1(raw):
+        nodes = {n["id"]: {"type": n["type"], "params": n.get("params", {})} for n in raw["node_list"]}
+        return {"nodegraph": 1, "nodes": nodes}
+
+    monkeypatch.setitem(graph_mod.MIGRATIONS, 0, v0_to_v1)
+    g = graph_from_dict({"nodegraph": 0, "node_list": [{"id": "c", "type": "ngtest.Const"}]})
+    assert list(g.spec.nodes) == ["c"] and g.validate() == []
+
+
+def test_overrides_apply_and_are_checked(tmp_path):
+    g = graph({"c": {"type": "ngtest.Const"}}, tmp_path)
+    g2 = g.with_overrides(["c.value=0.25", "c.size=4"])
+    assert g2.spec.nodes["c"].params == {"value": 0.25, "size": 4}
+    with pytest.raises(GraphError) as e:
+        g.with_overrides(["nothere.value=1"])
+    assert "no node 'nothere'" in str(e.value)
+    assert "c.params.value" in {p.where for p in g.with_overrides(["c.value=9"]).validate()}
+
+
+def test_relative_paths_resolve_against_graph_folder(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "sub").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "sub" / "x.png")
+    p = tmp_path / "sub" / "g.json"
+    p.write_text(json.dumps({"nodegraph": 1, "nodes": {"i": {"type": "io.LoadImage", "params": {"path": "x.png"}}}}))
+    g = load_graph(p)
+    assert g.validate() == []
+    assert g.params_for("i").path == str(tmp_path / "sub" / "x.png")
+
+
+def test_cli_validate_exit_code_and_no_traceback(tmp_path, plugin_env):
+    p = tmp_path / "g.json"
+    p.write_text(json.dumps({"nodegraph": 1, "nodes": {
+        "c": {"type": "ngtest.Const", "params": {"value": 2}},
+        "m": {"type": "ngtest.Mean"}}}))
+    r = subprocess.run([sys.executable, "-m", "nodegraph.cli", "validate", str(p)], capture_output=True,
+                       text=True, env=plugin_env)
+    assert r.returncode == 2
+    assert "c.params.value" in r.stderr and "m.image" in r.stderr
+    assert "Traceback" not in r.stderr
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps({"nodegraph": 1, "nodes": {"c": {"type": "ngtest.Const"}}}))
+    r = subprocess.run([sys.executable, "-m", "nodegraph.cli", "validate", str(ok)], capture_output=True,
+                       text=True, env=plugin_env)
+    assert r.returncode == 0, r.stderr
