@@ -9,8 +9,8 @@ from pydantic import Field
 
 from nodegraph.node import Node, Params, WeightsRef
 from nodegraph.registry import register
-from nodegraph.weights import load_into
 from nodegraph.types import Image, LabelMap, Scalar, Tensor
+from nodegraph.weights import load_into
 
 CALLS: dict[str, int] = {}
 
