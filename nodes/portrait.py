@@ -1,0 +1,266 @@
+"""Mask-guided portrait editing (Gu et al., CVPR 2019) as graph nodes (family ``portrait``).
+
+Each node is the typed door to one network of :mod:`nodes.portrait_net` (Figure 3.1)::
+
+    face.ComponentCrop(x^s) -> portrait.LocalEmbedding -> portrait.FeaturePlacement(centres of m^t) -+
+    face.ComponentCrop(x^t, expand) .labels -> portrait.MaskEncoder ----------------------------------+
+                                                                       portrait.Generator (G_m) <-----+
+    x^t, m^t -> portrait.BackgroundEncoder (E_b) -> portrait.FusionGenerator (G_b) <- G_m's face feature
+
+Weights: a combined file (``mask_guided_default``, written by ``python -m nodes.portrait_train``)
+holds every network under its prefix (``local.``, ``mask_encoder.``, ``generator.``,
+``background.``, ``fusion.``); a file exported for one node (by ``nodegraph train``) has no prefix.
+Both load. Images on ports are [0, 1]; the networks work in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+import nodes.labelsets  # noqa: F401  (registers celebamask11)
+from nodegraph import weights as W
+from nodegraph.node import Node, NodeError, Params, WeightsRef
+from nodegraph.registry import register
+from nodegraph.types import Any_, Image, LabelMap, Scalar, Tensor
+
+from .portrait_edit import EditMask, MixEmbedding, RollBatch, ShowLabels  # noqa: F401  (registers them)
+from .portrait_net import (
+    PARTS,
+    BackgroundEncoderNet,
+    FusionGeneratorNet,
+    LocalEmbeddingNet,
+    MaskEncoderNet,
+    MaskGuidedGenerator,
+    PortraitConfig,
+    discriminator,
+    one_hot,
+    place_features,
+)
+
+DEFAULT_WEIGHTS = "mask_guided_default"
+
+
+class NetParams(Params):
+    """Shared by every network node: which weights, and the network's shape."""
+
+    weights: WeightsRef = Field(DEFAULT_WEIGHTS, description="manifest name or .safetensors path; '' = random "
+                                "init (training from scratch)")
+    preset: Literal["small", "official"] = Field(
+        "small", description="small: 128 px CPU default; official: the 256 px network of the paper's code")
+    size: int | None = Field(None, description="image size (64/128/256/512); None = the preset's")
+    variant: Literal["ae", "vae"] = Field("ae", description="local embedding: autoencoder (paper) or VAE "
+                                          "(thesis 4.5.3)")
+    mask_encoder: Literal["single", "multi"] = Field("single", description="one E_m or five part "
+                                                     "encoders (thesis 4.5.2)")
+    norm: Literal["batch", "instance", "none"] = "batch"
+
+
+def config_of(p: NetParams) -> PortraitConfig:
+    kw: dict[str, Any] = {"variant": p.variant, "mask_encoder": p.mask_encoder, "norm": p.norm}
+    if p.size is not None:
+        kw["size"] = p.size
+    return PortraitConfig.small(**kw) if p.preset == "small" else PortraitConfig(**kw)
+
+
+def load_part(module: torch.nn.Module, ref: str, prefix: str, base_dir: Any = None) -> None:
+    """Load ``ref`` into ``module``: the keys under ``prefix.`` of a combined file, else the whole file."""
+    sd = W.load(ref, base_dir)
+    tagged = {k[len(prefix) + 1:]: v for k, v in sd.items() if k.startswith(prefix + ".")}
+    sd = tagged or sd
+    own = module.state_dict()
+    missing = [k for k in own if k not in sd]
+    shape = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in sd and sd[k].shape != own[k].shape]
+    if missing or shape:
+        why = f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})" if missing else ""
+        why += ("; " if why else "") + "; ".join(shape[:3])
+        raise W.WeightsError(f"weights {ref!r} do not fit {type(module).__name__} ({why}) — set preset / "
+                             "size / variant / mask_encoder to the values the weights were trained with")
+    module.load_state_dict({k: sd[k] for k in own})
+
+
+class _NetNode(Node):
+    """Builds ``self.net`` from the params and loads the weights (part ``prefix`` of a combined file)."""
+
+    prefix: str = ""
+
+    def build(self, cfg: PortraitConfig) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        self.cfg = config_of(self.params)
+        self.net = self.build(self.cfg).to(self.device)
+        if self.params.weights:
+            load_part(self.net, self.params.weights, self.prefix, self.ctx.base_dir)
+        self.net.train(self.ctx.training)
+
+
+def _batch(*ts: torch.Tensor) -> list[torch.Tensor]:
+    """Broadcast batch-1 tensors to the largest batch (one target mask for several sources)."""
+    n = max(t.shape[0] for t in ts)
+    out = []
+    for t in ts:
+        if t.shape[0] not in (1, n):
+            raise ValueError(f"batch sizes {[t.shape[0] for t in ts]} do not match (use 1 or {n})")
+        out.append(t.expand(n, *t.shape[1:]) if t.shape[0] != n else t)
+    return out
+
+
+@register("portrait.LocalEmbedding")
+class LocalEmbedding(_NetNode):
+    """E_local^i / D_local^i / D_sub^i for the five components (eq 3.1, Figure 3.2).
+
+    Encodes the crops of ``face.ComponentCrop`` to codes z (B x 5 x latent, in l_eye, r_eye,
+    mouth, skin, hair order), rebuilds each crop (``rec_*``, for the local reconstruction loss)
+    and decodes the feature map of each component (``feat_*``, for FeaturePlacement). Given
+    ``codes`` instead (e.g. from MixEmbedding) it only decodes. ``kl`` is the VAE term (0 for AE).
+    """
+
+    version = "1"
+    prefix = "local"
+    Params = NetParams
+    inputs = {**{p: Image(optional=True, doc=f"{p} crop") for p in PARTS},
+              "codes": Tensor(rank=3, optional=True, doc="B x 5 x latent; replaces encoding the crops")}
+    outputs = {"codes": Tensor(rank=3), **{f"feat_{p}": Tensor(rank=4) for p in PARTS},
+               **{f"rec_{p}": Image(optional=True) for p in PARTS}, "kl": Scalar()}
+
+    def build(self, cfg: PortraitConfig) -> torch.nn.Module:
+        return LocalEmbeddingNet(cfg)
+
+    def forward(self, codes: torch.Tensor | None = None, **crops: torch.Tensor | None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if codes is None:
+            absent = [p for p in PARTS if crops.get(p) is None]
+            if absent:
+                raise NodeError(f"wire all five crops or a codes tensor (missing: {', '.join(absent)})",
+                                self.ctx.node_id or self.type_name, "inputs")
+            for p in PARTS:
+                want, got = self.cfg.crop_size(p), tuple(crops[p].shape[-2:])
+                if got != want:
+                    raise NodeError(f"input {p}: crop is {got}, these weights need {want} "
+                                    f"(images of {self.cfg.size} px; set size/preset or resize)",
+                                    self.ctx.node_id or self.type_name, p)
+            codes, kl = self.net.encode({p: crops[p] * 2 - 1 for p in PARTS})
+            out.update({f"rec_{p}": (r + 1) / 2 for p, r in self.net.decode_images(codes).items()})
+            out["kl"] = kl
+        else:
+            out["kl"] = codes.new_zeros(())
+        out["codes"] = codes
+        out.update({f"feat_{p}": f for p, f in self.net.decode_features(codes).items()})
+        return out
+
+
+@register("portrait.FeaturePlacement")
+class FeaturePlacement(Node):
+    """Paste the component feature maps at the *target* mask's centres c_i on E_m's grid
+    (section 3.1.2): eyes and mouth go into zero maps at int(c / 4 + 0.5); skin and hair pass.
+    Output channels: [l_eye, r_eye, skin, hair, mouth] (official order)."""
+
+    version = "1"
+    inputs = {**{f"feat_{p}": Tensor(rank=4) for p in PARTS},
+              "centres": Tensor(rank=3, doc="N x 5 x 2 (y, x) of the target mask (face.ComponentCrop)")}
+    outputs = {"components": Tensor(rank=4)}
+
+    def forward(self, centres: torch.Tensor, **feats: torch.Tensor) -> dict[str, Any]:
+        size = feats["feat_skin"].shape[-1]
+        items = _batch(centres, *(feats[f"feat_{p}"] for p in PARTS))
+        f = dict(zip(PARTS, items[1:], strict=True))
+        return {"components": place_features(f, items[0], size)}
+
+
+@register("portrait.MaskEncoder")
+class MaskEncoder(_NetNode):
+    """E_m: the target mask m^t (eyes and mouth enlarged by face.ComponentCrop ``expand``) ->
+    4*ngf x size/4 feature map; ``mask_encoder: multi`` uses five part encoders (thesis 4.5.2)."""
+
+    version = "1"
+    prefix = "mask_encoder"
+    Params = NetParams
+    inputs = {"labels": LabelMap("celebamask11")}
+    outputs = {"features": Tensor(rank=4)}
+
+    def build(self, cfg: PortraitConfig) -> torch.nn.Module:
+        return MaskEncoderNet(cfg)
+
+    def forward(self, labels: torch.Tensor) -> dict[str, Any]:
+        return {"features": self.net(one_hot(labels))}
+
+
+@register("portrait.Generator")
+class Generator(_NetNode):
+    """G_m: [E_m(m^t), placed component features] -> 1x1 conv, ResNet blocks, 2 up-convs ->
+    the face feature (ngf x size x size; no RGB head — G_b makes the image)."""
+
+    version = "1"
+    prefix = "generator"
+    Params = NetParams
+    inputs = {"mask_features": Tensor(rank=4), "components": Tensor(rank=4)}
+    outputs = {"face": Tensor(rank=4)}
+
+    def build(self, cfg: PortraitConfig) -> torch.nn.Module:
+        mask_ch = cfg.feat_ch * (5 if cfg.mask_encoder == "multi" else 1)
+        return MaskGuidedGenerator(cfg, mask_ch)
+
+    def forward(self, mask_features: torch.Tensor, components: torch.Tensor) -> dict[str, Any]:
+        return {"face": self.net(*_batch(mask_features, components))}
+
+
+@register("portrait.BackgroundEncoder")
+class BackgroundEncoder(_NetNode):
+    """E_b: features of the target image x^t, kept only where m^t is background (label 0)."""
+
+    version = "1"
+    prefix = "background"
+    Params = NetParams
+    inputs = {"image": Image(), "labels": LabelMap("celebamask11")}
+    outputs = {"features": Tensor(rank=4)}
+
+    def build(self, cfg: PortraitConfig) -> torch.nn.Module:
+        return BackgroundEncoderNet(cfg)
+
+    def forward(self, image: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+        return {"features": self.net(image * 2 - 1, (labels == 0).unsqueeze(1).float())}
+
+
+@register("portrait.FusionGenerator")
+class FusionGenerator(_NetNode):
+    """G_b: fuse G_m's face feature with E_b's background feature -> the final image."""
+
+    version = "1"
+    prefix = "fusion"
+    Params = NetParams
+    inputs = {"face": Tensor(rank=4), "background": Tensor(rank=4)}
+    outputs = {"image": Image()}
+
+    def build(self, cfg: PortraitConfig) -> torch.nn.Module:
+        return FusionGeneratorNet(cfg)
+
+    def forward(self, face: torch.Tensor, background: torch.Tensor) -> dict[str, Any]:
+        return {"image": (self.net(*_batch(face, background)) + 1) / 2}
+
+
+class DiscriminatorParams(NetParams):
+    weights: WeightsRef = Field("", description="usually '' (trained with the generator, not shipped)")
+
+
+@register("portrait.Discriminator")
+class Discriminator(_NetNode):
+    """D / D2: 2-scale PatchGAN on [one-hot m^t, image] (eqs 3.3-3.5). ``outputs`` is, per scale,
+    the list of layer outputs (features..., raw logits — no Sigmoid)."""
+
+    version = "1"
+    prefix = "discriminator"
+    Params = DiscriminatorParams
+    inputs = {"image": Image(), "labels": LabelMap("celebamask11")}
+    outputs = {"outputs": Any_(doc="list per scale of [layer features..., logits]")}
+
+    def build(self, cfg: PortraitConfig) -> torch.nn.Module:
+        return discriminator(cfg)
+
+    def forward(self, image: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+        image, labels = _batch(image, labels)
+        return {"outputs": self.net(torch.cat([one_hot(labels), image * 2 - 1], 1))}
+
