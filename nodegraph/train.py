@@ -27,7 +27,7 @@ from . import train_ckpt as ckpt
 from .events import EventBus, JsonlSink
 from .graph import Graph, GraphError, Problem, load_graph, parse_link
 from .node import Context, DatasetNode, Node, NodeError
-from .train_data import Dist, StreamSampler, derive_seed, init_dist, make_loader, seed_everything
+from .train_data import StreamSampler, derive_seed, init_dist, make_loader, seed_everything
 from .train_exec import StepGraph
 from .train_log import Progress, sample_grid
 from .train_spec import TrainSpec, check_train, parse_train
