@@ -12,14 +12,39 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
 from pydantic import Field
 
 import nodes.labelsets  # noqa: F401  (registers celebamask11)
-from nodegraph.node import Node, NodeError, Params
+from nodegraph import weights as wmod
+from nodegraph.node import Node, NodeError, Params, WeightsRef
 from nodegraph.registry import register
 from nodegraph.types import Image, LabelMap, Tensor
 
+from .data.celebamask import BISENET_ORDER, map19_to_11
 from .faceparse_geometry import COMPONENTS, component_centres, crop_components, expand_parts
+from .faceparse_net import BiSeNet, UNetParserNet
+
+UNET_DEFAULTS = {"ngf": 32, "depth": 6, "max_mult": 4, "norm": "batch"}
+
+
+def load_unet_parser(ref: str = "face_parser_default", base_dir=None) -> UNetParserNet:
+    """The trained P_F as a plain module (eval mode), built from the manifest's recorded config.
+
+    Call it on [0, 1] images; it returns 11-class logits. Other helpers (the portrait parsing
+    loss) use this instead of the node.
+    """
+    cfg = dict(UNET_DEFAULTS)
+    path = wmod.resolve(ref, base_dir)
+    entry = wmod.read_manifest(path.parent).get(ref, {})
+    cfg.update({k: v for k, v in (entry.get("config") or {}).items() if k in UNET_DEFAULTS})
+    net = UNetParserNet(11, **cfg)
+    wmod.load_into(net, ref, base_dir)
+    return net.eval()
 
 
 @register("face.ComponentCrop")
@@ -61,3 +86,89 @@ class ComponentCrop(Node):
                                 fill=p.fill)
         out_labels = expand_parts(labels, centres, p.expand_factor) if p.expand else labels
         return {**crops, "centres": centres, "labels": out_labels}
+
+
+def _resize_in(image: torch.Tensor, size: int) -> torch.Tensor:
+    if size and tuple(image.shape[-2:]) != (size, size):
+        return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return image
+
+
+@register("face.UNetParser")
+class UNetParser(Node):
+    """P_F: the face-parsing U-Net of mask-guided portrait editing -> ``celebamask11`` labels.
+
+    Trained by ``graphs/face_parser_train.json`` (cross-entropy on logits); default weights
+    ``face_parser_default`` (procedural portraits at 128 px). Images are resized to ``size`` for
+    the network and the logits back to the input resolution.
+    """
+
+    version = "1"
+
+    class Params(Params):
+        weights: WeightsRef = Field("face_parser_default", description="trained P_F ('' = random init)")
+        size: int = Field(128, ge=0, le=1024, description="work resolution (0 = the input's)")
+        ngf: int = Field(UNET_DEFAULTS["ngf"], ge=4, le=128, description="channels of the first level")
+        depth: int = Field(UNET_DEFAULTS["depth"], ge=2, le=8, description="down-sampling levels")
+        max_mult: int = Field(UNET_DEFAULTS["max_mult"], ge=1, le=16, description="channel cap as a multiple of ngf")
+        norm: Literal["batch", "instance"] = Field("batch", description="normalisation layer")
+
+    inputs = {"image": Image()}
+    outputs = {"labels": LabelMap("celebamask11"),
+               "logits": Tensor(rank=4, doc="N x 11 x H x W class logits at the input resolution")}
+
+    def setup(self) -> None:
+        p = self.params
+        self.net = UNetParserNet(11, p.ngf, p.depth, p.max_mult, p.norm).to(self.device)
+        if p.weights:
+            wmod.load_into(self.net, p.weights, self.ctx.base_dir)
+        self.net.train(self.ctx.training)
+
+    def forward(self, image):
+        h, w = image.shape[-2:]
+        logits = self.net(_resize_in(image, self.params.size))
+        if tuple(logits.shape[-2:]) != (h, w):
+            logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
+        return {"labels": logits.argmax(1), "logits": logits}
+
+
+_TO19 = {name: i for i, name in enumerate(nodes.labelsets.CELEBAMASK19.names)}
+BISENET_TO_CELEBAMASK19 = torch.tensor([_TO19[n] for n in BISENET_ORDER])
+
+
+@register("face.BiSeNetParser")
+class BiSeNetParser(Node):
+    """BiSeNet face parser (face-parsing.PyTorch, 19 classes) mapped to ``celebamask11``.
+
+    Weights: the official ``79999_iter.pth`` converted once with
+    ``nodegraph convert bisenet 79999_iter.pth weights/bisenet_faces.safetensors``. Images are
+    resized to ``size`` (512, as trained) and ImageNet-normalised; 19 -> 11 assigns left/right
+    eyes and brows by x-centroid per image. ``labels19`` is the raw parse in ``celebamask19`` ids.
+    """
+
+    version = "1"
+
+    class Params(Params):
+        weights: WeightsRef = Field(..., description="converted BiSeNet checkpoint (name or .safetensors)")
+        size: int = Field(512, ge=64, le=2048, description="network input resolution")
+
+    inputs = {"image": Image()}
+    outputs = {"labels": LabelMap("celebamask11"), "labels19": LabelMap("celebamask19"),
+               "logits": Tensor(rank=4, doc="N x 19 x H x W logits, face-parsing.PyTorch class order")}
+
+    def setup(self) -> None:
+        self.net = BiSeNet(19).to(self.device).eval()
+        if not self.params.weights:
+            raise NodeError("face.BiSeNetParser needs converted weights: run `nodegraph convert bisenet "
+                            "79999_iter.pth weights/bisenet_faces.safetensors` and set params.weights",
+                            self.type_name, "params.weights")
+        wmod.load_into(self.net, self.params.weights, self.ctx.base_dir)
+
+    def forward(self, image):
+        h, w = image.shape[-2:]
+        logits = self.net(_resize_in(image, self.params.size))
+        logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=True)
+        raw = logits.argmax(1)
+        out11 = np.stack([map19_to_11(r) for r in raw.cpu().numpy()])
+        return {"labels": torch.from_numpy(out11).to(image.device),
+                "labels19": BISENET_TO_CELEBAMASK19.to(raw.device)[raw], "logits": logits}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from nodes.faceparse import ComponentCrop
@@ -86,3 +87,135 @@ def test_expand_enlarges_eyes_and_mouth_only():
     out = ComponentCrop({"expand": True})(image=torch.rand(1, 3, 256, 256), labels=lab)
     assert torch.equal(out["labels"], big)
     assert torch.equal(expand_parts(lab, factor=1.0), lab)
+
+
+# ---- BiSeNet: an independent reference in the official layout -------------------------------------
+
+class _CBR(torch.nn.Module):
+    def __init__(self, i, o, k=3, s=1, p=1):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(i, o, k, s, p, bias=False)
+        self.bn = torch.nn.BatchNorm2d(o)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class _Block(torch.nn.Module):
+    def __init__(self, i, o, s=1):
+        super().__init__()
+        self.conv1, self.bn1 = torch.nn.Conv2d(i, o, 3, s, 1, bias=False), torch.nn.BatchNorm2d(o)
+        self.conv2, self.bn2 = torch.nn.Conv2d(o, o, 3, 1, 1, bias=False), torch.nn.BatchNorm2d(o)
+        self.downsample = (torch.nn.Sequential(torch.nn.Conv2d(i, o, 1, s, bias=False), torch.nn.BatchNorm2d(o))
+                           if (i != o or s != 1) else None)
+
+    def forward(self, x):
+        r = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu((x if self.downsample is None else self.downsample(x)) + r)
+
+
+class _ARM(torch.nn.Module):
+    def __init__(self, i, o):
+        super().__init__()
+        self.conv = _CBR(i, o)
+        self.conv_atten = torch.nn.Conv2d(o, o, 1, bias=False)
+        self.bn_atten = torch.nn.BatchNorm2d(o)
+
+    def forward(self, x):
+        f = self.conv(x)
+        a = torch.nn.functional.avg_pool2d(f, f.shape[2:])
+        return f * torch.sigmoid(self.bn_atten(self.conv_atten(a)))
+
+
+class _Head(torch.nn.Module):
+    def __init__(self, i, m, n):
+        super().__init__()
+        self.conv = _CBR(i, m)
+        self.conv_out = torch.nn.Conv2d(m, n, 1, bias=False)
+
+    def forward(self, x):
+        return self.conv_out(self.conv(x))
+
+
+class _RefBiSeNet(torch.nn.Module):
+    """face-parsing.PyTorch model.py/resnet.py structure, written for this test only."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.cp = nn.Module()
+        r = self.cp.resnet = nn.Module()
+        r.conv1, r.bn1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64)
+        r.layer1 = nn.Sequential(_Block(64, 64), _Block(64, 64))
+        r.layer2 = nn.Sequential(_Block(64, 128, 2), _Block(128, 128))
+        r.layer3 = nn.Sequential(_Block(128, 256, 2), _Block(256, 256))
+        r.layer4 = nn.Sequential(_Block(256, 512, 2), _Block(512, 512))
+        self.cp.arm16, self.cp.arm32 = _ARM(256, 128), _ARM(512, 128)
+        self.cp.conv_head32, self.cp.conv_head16 = _CBR(128, 128), _CBR(128, 128)
+        self.cp.conv_avg = _CBR(512, 128, 1, 1, 0)
+        self.ffm = nn.Module()
+        self.ffm.convblk = _CBR(256, 256, 1, 1, 0)
+        self.ffm.conv1 = nn.Conv2d(256, 64, 1, bias=False)
+        self.ffm.conv2 = nn.Conv2d(64, 256, 1, bias=False)
+        self.conv_out, self.conv_out16, self.conv_out32 = _Head(256, 256, 19), _Head(128, 64, 19), _Head(128, 64, 19)
+
+    def forward(self, x):
+        F = torch.nn.functional
+        r, cp = self.cp.resnet, self.cp
+        x = F.max_pool2d(torch.relu(r.bn1(r.conv1(x))), 3, 2, 1)
+        f8 = r.layer2(r.layer1(x))
+        f16 = r.layer3(f8)
+        f32 = r.layer4(f16)
+        avg = cp.conv_avg(F.avg_pool2d(f32, f32.shape[2:]))
+        s32 = cp.arm32(f32) + F.interpolate(avg, f32.shape[2:], mode="nearest")
+        u32 = cp.conv_head32(F.interpolate(s32, f16.shape[2:], mode="nearest"))
+        u16 = cp.conv_head16(F.interpolate(cp.arm16(f16) + u32, f8.shape[2:], mode="nearest"))
+        fuse = self.ffm.convblk(torch.cat([f8, u16], 1))
+        att = torch.sigmoid(self.ffm.conv2(torch.relu(self.ffm.conv1(F.avg_pool2d(fuse, fuse.shape[2:])))))
+        return self.conv_out(fuse * att + fuse)
+
+
+def test_bisenet_converter_reproduces_the_reference(tmp_path):
+    from nodes.convert.bisenet import convert
+    from nodes.faceparse import BiSeNetParser
+
+    torch.manual_seed(0)
+    ref = _RefBiSeNet().eval()
+    with torch.no_grad():
+        for m in ref.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+    src = tmp_path / "79999_iter.pth"
+    torch.save(ref.state_dict(), src)
+    dst = convert(str(src), str(tmp_path / "bisenet.safetensors"))
+    node = BiSeNetParser({"weights": str(dst), "size": 64})
+    img = torch.rand(2, 3, 64, 64)
+    out = node(image=img)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        want = torch.nn.functional.interpolate(ref((img - mean) / std), (64, 64), mode="bilinear",
+                                               align_corners=True)
+    assert torch.allclose(out["logits"], want, atol=1e-4)
+    assert out["labels"].max() <= 10 and out["labels19"].max() <= 18
+    bad = tmp_path / "bad.pth"
+    torch.save({"conv.weight": torch.zeros(1)}, bad)
+    with pytest.raises(ValueError, match="not a face-parsing.PyTorch BiSeNet"):
+        convert(str(bad), str(tmp_path / "x.safetensors"))
+
+
+def test_bisenet_parser_without_weights_says_how_to_convert():
+    from nodegraph.node import NodeError
+    from nodes.faceparse import BiSeNetParser
+
+    with pytest.raises(NodeError, match="nodegraph convert bisenet"):
+        BiSeNetParser({"weights": ""})(image=torch.rand(1, 3, 32, 32))
+
+
+def test_unet_parser_shapes_and_any_size():
+    from nodes.faceparse import UNetParser
+
+    out = UNetParser({"weights": "", "size": 0, "ngf": 8})(image=torch.rand(2, 3, 72, 100))
+    assert out["labels"].shape == (2, 72, 100) and out["logits"].shape == (2, 11, 72, 100)
