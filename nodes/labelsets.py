@@ -25,22 +25,95 @@ def _palette(n: int, seed: int = 0) -> tuple[tuple[int, int, int], ...]:
 
 
 # ---- landscape (procedural SPADE default) ----------------------------------------------------
+# The palette is what a user paints with: colours far apart (>= 60 in RGB distance) so an
+# anti-aliased or slightly re-coloured drawing still snaps to the intended class.
 LANDSCAPE = register_label_set(LabelSet(
     name="landscape",
     names=("sky", "cloud", "mountain", "rock", "snow", "water", "sand", "grass", "tree", "dirt"),
     palette=(
         (110, 170, 230),  # sky
-        (235, 235, 240),  # cloud
+        (200, 200, 215),  # cloud
         (120, 100, 140),  # mountain
-        (128, 128, 128),  # rock
+        (80, 80, 80),     # rock
         (255, 255, 255),  # snow
-        (40, 90, 200),    # water
+        (30, 70, 180),    # water
         (230, 210, 140),  # sand
-        (90, 180, 60),    # grass
+        (110, 200, 60),   # grass
         (20, 100, 40),    # tree
-        (140, 95, 55),    # dirt
+        (150, 95, 45),    # dirt
     ),
 ))
+
+# ---- SPADE dataset conventions ---------------------------------------------------------------
+# Ids as the official SPADE loaders feed them to the network. The id len(names) is the
+# "don't care" channel where the dataset has one (ADE20K: PNG 0 -> 150; COCO-Stuff: 255 -> 182).
+
+ADE20K_NAMES = (
+    "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass",
+    "cabinet", "sidewalk", "person", "earth", "door", "table", "mountain", "plant", "curtain", "chair",
+    "car", "water", "painting", "sofa", "shelf", "house", "sea", "mirror", "rug", "field",
+    "armchair", "seat", "fence", "desk", "rock", "wardrobe", "lamp", "bathtub", "railing", "cushion",
+    "base", "box", "column", "signboard", "chest of drawers", "counter", "sand", "sink", "skyscraper",
+    "fireplace", "refrigerator", "grandstand", "path", "stairs", "runway", "case", "pool table",
+    "pillow", "screen door", "stairway", "river", "bridge", "bookcase", "blind", "coffee table",
+    "toilet", "flower", "book", "hill", "bench", "countertop", "stove", "palm", "kitchen island",
+    "computer", "swivel chair", "boat", "bar", "arcade machine", "hovel", "bus", "towel", "light",
+    "truck", "tower", "chandelier", "awning", "streetlight", "booth", "television receiver",
+    "airplane", "dirt track", "apparel", "pole", "land", "bannister", "escalator", "ottoman",
+    "bottle", "buffet", "poster", "stage", "van", "ship", "fountain", "conveyer belt", "canopy",
+    "washer", "plaything", "swimming pool", "stool", "barrel", "basket", "waterfall", "tent", "bag",
+    "minibike", "cradle", "oven", "ball", "food", "step", "tank", "trade name", "microwave", "pot",
+    "animal", "bicycle", "lake", "dishwasher", "screen", "blanket", "sculpture", "hood", "sconce",
+    "vase", "traffic light", "tray", "ashcan", "fan", "pier", "crt screen", "plate", "monitor",
+    "bulletin board", "shower", "radiator", "glass", "clock", "flag",
+)
+ADE20K = register_label_set(LabelSet(
+    name="ade20k", names=ADE20K_NAMES, palette=_palette(151, seed=1), ignore_index=150))
+
+# COCO-Stuff: id = COCO category id - 1 for things (0..90, the 11 ids COCO never used kept as
+# named placeholders so ids line up) and 91..181 for stuff.
+COCO_THINGS = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "street sign", "stop sign", "parking meter", "bench", "bird",
+    "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "hat", "backpack",
+    "umbrella", "shoe", "eye glasses", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard",
+    "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "plate", "wine glass", "cup", "fork", "knife", "spoon", "bowl",
+    "banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut",
+    "cake", "chair", "couch", "potted plant", "bed", "mirror", "dining table", "window", "desk",
+    "toilet", "door", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone", "microwave",
+    "oven", "toaster", "sink", "refrigerator", "blender", "book", "clock", "vase", "scissors",
+    "teddy bear", "hair drier", "toothbrush", "hair brush",
+)
+COCO_STUFF = (
+    "banner", "blanket", "branch", "bridge", "building-other", "bush", "cabinet", "cage",
+    "cardboard", "carpet", "ceiling-other", "ceiling-tile", "cloth", "clothes", "clouds", "counter",
+    "cupboard", "curtain", "desk-stuff", "dirt", "door-stuff", "fence", "floor-marble",
+    "floor-other", "floor-stone", "floor-tile", "floor-wood", "flower", "fog", "food-other", "fruit",
+    "furniture-other", "grass", "gravel", "ground-other", "hill", "house", "leaves", "light", "mat",
+    "metal", "mirror-stuff", "moss", "mountain", "mud", "napkin", "net", "paper", "pavement",
+    "pillow", "plant-other", "plastic", "platform", "playingfield", "railing", "railroad", "river",
+    "road", "rock", "roof", "rug", "salad", "sand", "sea", "shelf", "sky-other", "skyscraper", "snow",
+    "solid-other", "stairs", "stone", "straw", "structural-other", "table", "tent", "textile-other",
+    "towel", "tree", "vegetable", "wall-brick", "wall-concrete", "wall-other", "wall-panel",
+    "wall-stone", "wall-tile", "wall-wood", "water-other", "waterdrops", "window-blind",
+    "window-other", "wood",
+)
+assert len(COCO_THINGS) == 91 and len(COCO_STUFF) == 91
+COCO = register_label_set(LabelSet(
+    name="coco", names=COCO_THINGS + COCO_STUFF, palette=_palette(183, seed=2), ignore_index=182))
+
+# Cityscapes labelIds 0..33 (+ license plate, id -1 in the official table, placed at 34):
+# SPADE's label_nc = 35 with no don't-care channel.
+CITYSCAPES_NAMES = (
+    "unlabeled", "ego vehicle", "rectification border", "out of roi", "static", "dynamic", "ground",
+    "road", "sidewalk", "parking", "rail track", "building", "wall", "fence", "guard rail", "bridge",
+    "tunnel", "pole", "polegroup", "traffic light", "traffic sign", "vegetation", "terrain", "sky",
+    "person", "rider", "car", "truck", "bus", "caravan", "trailer", "train", "motorcycle", "bicycle",
+    "license plate",
+)
+CITYSCAPES = register_label_set(LabelSet(
+    name="cityscapes", names=CITYSCAPES_NAMES, palette=_palette(35, seed=3)))
 
 # ---- celebamask11 (Helen 11-class order used by mask-guided portrait editing) ---------------
 # "l" is image-left. Colours: distinct, and the same part keeps its colour in celebamask19.
