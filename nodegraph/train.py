@@ -339,7 +339,7 @@ class Trainer:
             for lk in self.spec.metrics:
                 nid, port = parse_link(lk)  # type: ignore[misc]
                 metrics[lk] = float(self.dist.mean_(vals[nid][port].detach().float().reshape(1).clone()))
-                self._mwindow.setdefault(lk, []).append(metrics[lk])
+                self._mwindow[lk] = (self._mwindow.get(lk, []) + [metrics[lk]])[-10:]
         losses = {k: _mean(v[-self.spec.log_every:]) for k, v in self._window.items()}
         rate = prog.update(step, {k: v for k, v in losses.items() if k in self.spec.objectives} or losses)
         lrs = {n: o.param_groups[0]["lr"] for n, o in self.optims.items()}
@@ -590,7 +590,9 @@ def _command_line() -> str:
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="checkpoints and samples (default: runs/<graph name>)")
 @click.option("--resume", is_flag=True, help="continue from the newest checkpoint in the run dir")
-@click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None, help="JSONL metrics file")
+@click.option("--log", "--log-file", "log_path", type=click.Path(dir_okay=False), default=None,
+              help="JSONL metrics file (under torchrun write --log-file: torchrun's parser takes --log "
+                   "for an abbreviation of its own --log-dir)")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
 @click.option("--export/--no-export", default=True, help="write weights/NAME.safetensors at the end")
 @click.option("--debug", is_flag=True, help="check every port every step")
