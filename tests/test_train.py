@@ -134,7 +134,8 @@ def test_grad_mode_inference(tmp_path: Path) -> None:
 
 
 def test_g_step_does_not_touch_d_grads(tmp_path: Path) -> None:
-    t = Trainer(load_graph(PROBE).with_overrides({"train.objectives.D.every": 1000, "train.objectives.D.offset": 1, "train.steps": 1}),
+    never_d = {"train.objectives.D.every": 1000, "train.objectives.D.offset": 1, "train.steps": 1}
+    t = Trainer(load_graph(PROBE).with_overrides(never_d),
                 run_dir=tmp_path / "run", export=False, progress=False)
     t.run()
     assert all(p.grad is None for p in t.nodes["disc"].net.parameters())
