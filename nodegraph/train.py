@@ -11,10 +11,6 @@ every rank trains on its slice of the global batch and gradients are averaged (`
 from __future__ import annotations
 
 import math
-import shlex
-import signal
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +23,9 @@ from . import train_ckpt as ckpt
 from .events import EventBus, JsonlSink
 from .graph import Graph, GraphError, Problem, load_graph, parse_link
 from .node import Context, DatasetNode, Node, NodeError
-from .train_data import StreamSampler, derive_seed, init_dist, make_loader, seed_everything
+from .train_data import GracefulStop, StreamSampler, derive_seed, init_dist, make_loader, seed_everything
 from .train_exec import StepGraph
+from .train_export import export_trained, graph_label
 from .train_log import Progress, sample_grid
 from .train_spec import TrainSpec, check_train, parse_train
 
@@ -82,14 +79,13 @@ class Trainer:
         self.dist, self.device = init_dist(_pick_device(device))
         self.run_dir = Path(run_dir) if run_dir else Path("runs") / graph.name
         self.resume, self.do_export, self.debug = resume, export, debug
-        self.command = command or "nodegraph train " + shlex.join(sys.argv[1:])
+        self.command = command or f"nodegraph.train.train({graph.source!r}, steps={steps}) (Python API)"
         self.bus = EventBus()
         self.bus.keep_history = False
         self._log_sink = JsonlSink(log) if (log and self.dist.main) else None
         if self._log_sink:
             self.bus.add(self._log_sink)
         self.progress_enabled = progress and self.dist.main
-        self.stop_requested = False
         self.graph_hash = ckpt.canonical_hash(graph.spec.model_dump(exclude={"layout"}))
         self._build()
 
@@ -175,11 +171,7 @@ class Trainer:
         if not groups:
             raise TrainError(f"train.objectives.{name}: the nodes it updates ({', '.join(obj.updates)}) "
                              "have no parameters that require grad", name)
-        if o.type == "sgd":
-            return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
-                                   nesterov=o.nesterov)
-        cls = torch.optim.AdamW if o.type == "adamw" else torch.optim.Adam
-        return cls(groups, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+        return o.build(groups)
 
     def _loaders(self, start: int) -> dict[str, Any]:
         out = {}
@@ -210,28 +202,11 @@ class Trainer:
                       device=str(self.device), graph=self.graph.source, command=self.command,
                       params={n: sum(p.numel() for p in ps) for n, ps in self.params.items()})
         prog = Progress(spec.steps, start, enabled=self.progress_enabled)
-        self._prog = prog
-        old = self._install_signals()
-        step = start
         try:
-            while step < spec.steps:
-                self._step(step)
-                step += 1
-                result.step = step
-                if step % spec.log_every == 0 or step == spec.steps:
-                    self._log(step, prog)
-                if spec.sample_every and step % spec.sample_every == 0:
-                    self._samples(step)
-                if self._stop_now():
-                    result.interrupted = True
-                    break
-                if step % spec.checkpoint_every == 0 and step < spec.steps:
-                    self._checkpoint(step)
-            if step > start or not ckpt.list_checkpoints(self.run_dir):
-                result.checkpoint = self._checkpoint(step)
+            with GracefulStop(self.dist, self.device) as stop:
+                step = self._loop(start, prog, stop, result)
         finally:
             prog.close()
-            self._restore_signals(old)
         result.losses = {k: _mean(v) for k, v in self._window.items()} or self._last_losses
         result.metrics = {k: _mean(v) for k, v in self._mwindow.items()}
         if result.interrupted:
@@ -244,6 +219,25 @@ class Trainer:
             result.exported = self.export(step, result)
         self.bus.emit("train_end", step=step, reason="done", losses=result.losses)
         return result
+
+    def _loop(self, start: int, prog: Progress, stop: GracefulStop, result: TrainResult) -> int:
+        spec, step = self.spec, start
+        while step < spec.steps:
+            self._step(step)
+            step += 1
+            result.step = step
+            if step % spec.log_every == 0 or step == spec.steps:
+                self._log(step, prog)
+            if spec.sample_every and step % spec.sample_every == 0:
+                self._samples(step)
+            if stop.agreed():
+                result.interrupted = True
+                break
+            if step % spec.checkpoint_every == 0 and step < spec.steps:
+                self._checkpoint(step)
+        if step > start or not ckpt.list_checkpoints(self.run_dir):
+            result.checkpoint = self._checkpoint(step)
+        return step
 
     def _step(self, step: int) -> None:
         seed_everything(derive_seed("step", self.spec.seed, step, self.dist.rank))
@@ -364,64 +358,33 @@ class Trainer:
         if self.dist.main:
             click.echo(f"warning: {message}", err=True)
 
-    # ---- signals ---------------------------------------------------------------------------------
-    def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        old = {}
-
-        def handler(signum: int, frame: Any) -> None:
-            if self.stop_requested:  # second Ctrl-C: stop at once
-                raise KeyboardInterrupt
-            self.stop_requested = True
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, handler)
-        return old
-
-    def _restore_signals(self, old: dict[int, Any]) -> None:
-        for sig, h in old.items():
-            signal.signal(sig, h)
-
-    def _stop_now(self) -> bool:
-        flag = torch.tensor([1.0 if self.stop_requested else 0.0], device=self.device)
-        return bool(self.dist.sum_(flag).item() > 0)
-
     # ---- checkpoints ----------------------------------------------------------------------------
     def _checkpoint(self, step: int) -> Path | None:
         if not self.dist.main:
             self.dist.barrier()
             return None
-        tensors: dict[str, torch.Tensor] = {}
-        for nid in self.spec.trained_nodes:
-            mod = self.nodes[nid].module()
-            assert mod is not None
-            for k, v in mod.state_dict().items():
-                tensors[f"param/{nid}/{k}"] = v
-        optim_meta = {}
-        for name, opt in self.optims.items():
-            t, m = ckpt.optimizer_to_flat(name, opt)
-            tensors.update(t)
-            optim_meta[name] = dict(m, type=self.spec.objectives[name].optimizer.type,
-                                    sizes=[[list(p.shape) for p in g["params"]] for g in opt.param_groups])
-        rng_t, rng_m = ckpt.rng_to_flat()
-        tensors.update(rng_t)
-        meta = {
+        tensors, meta = ckpt.pack(self._trained_modules(), self.optims, self._opt_types(), self.scalers)
+        spec = self.spec
+        meta.update({
             "format": 1, "graph_hash": self.graph_hash,
             "graph": self.graph.spec.model_dump(mode="json", exclude={"layout"}),
-            "optimizers": optim_meta, "rng": rng_m,
-            "schedule": {n: {"factor": (o.schedule or self.spec.schedule).factor(step, self.spec.steps),
-                             "spec": (o.schedule or self.spec.schedule).model_dump()}
-                         for n, o in self.spec.objectives.items()},
-            "scalers": {n: s.state_dict() for n, s in self.scalers.items()},
-            "losses": dict(getattr(self, "_last_losses", {})), "world": self.dist.world,
-            "batch_size": getattr(self, "batch_size", None), "seed": self.spec.seed,
+            "schedule": {n: {"factor": (o.schedule or spec.schedule).factor(step, spec.steps),
+                             "spec": (o.schedule or spec.schedule).model_dump()}
+                         for n, o in spec.objectives.items()},
+            "losses": dict(self._last_losses), "world": self.dist.world,
+            "batch_size": getattr(self, "batch_size", None), "seed": spec.seed,
             "command": self.command, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        path = ckpt.save(self.run_dir, step, tensors, meta, keep=self.spec.keep_checkpoints)
+        })
+        path = ckpt.save(self.run_dir, step, tensors, meta, keep=spec.keep_checkpoints)
         self.bus.emit("checkpoint", step=step, path=str(path))
         self.dist.barrier()
         return path
+
+    def _trained_modules(self) -> dict[str, torch.nn.Module]:
+        return {nid: self.nodes[nid].module() for nid in self.spec.trained_nodes}  # type: ignore[misc]
+
+    def _opt_types(self) -> dict[str, str]:
+        return {n: o.optimizer.type for n, o in self.spec.objectives.items()}
 
     def _maybe_resume(self) -> int:
         found = ckpt.list_checkpoints(self.run_dir)
@@ -437,98 +400,42 @@ class Trainer:
             self._warn(f"--resume: no checkpoint in {ckpt.ckpt_dir(self.run_dir)}; starting from step 0")
             return 0
         tensors, meta = ckpt.load(found[-1])
-        self._restore(tensors, meta, found[-1])
+        problems = ckpt.unpack(self._trained_modules(), self.optims, self._opt_types(), self.scalers,
+                               tensors, meta)
+        if problems:
+            raise GraphError([Problem(w, m) for w, m in problems],
+                             f"cannot resume from {found[-1]}: the graph changed in a way the checkpoint "
+                             "cannot follow (start a new --run-dir instead)")
+        for mod in self._trained_modules().values():
+            self.dist.broadcast_module(mod)
+        current = self.graph.spec.model_dump(mode="json", exclude={"layout"})
+        if meta.get("graph_hash") != self.graph_hash:
+            self._warn(f"the graph changed since the checkpoint ({ckpt.graph_diff(meta.get('graph', {}), current)})"
+                       "; resuming anyway")
         self._start = int(meta["step"])
         self._last_losses = meta.get("losses", {})
         if self.dist.main:
             click.echo(f"resuming from {found[-1]} (step {self._start})", err=True)
         return self._start
 
-    def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path) -> None:
-        problems = []
-        for nid in self.spec.trained_nodes:
-            mod = self.nodes[nid].module()
-            assert mod is not None
-            prefix = f"param/{nid}/"
-            sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-            own = mod.state_dict()
-            if not sd:
-                problems.append(Problem(nid, "was not trained in the checkpoint's run"))
-                continue
-            missing = [k for k in own if k not in sd]
-            extra = [k for k in sd if k not in own]
-            shapes = [f"{k} {tuple(sd[k].shape)} -> {tuple(own[k].shape)}" for k in own
-                      if k in sd and sd[k].shape != own[k].shape]
-            if missing or extra or shapes:
-                problems.append(Problem(nid, "its network changed: " + "; ".join(
-                    ([f"new keys {missing[:3]}"] if missing else []) + ([f"gone keys {extra[:3]}"] if extra else [])
-                    + ([f"shapes {shapes[:3]}"] if shapes else []))))
-                continue
-            mod.load_state_dict(sd)
-        saved = meta.get("optimizers", {})
-        for name, opt in self.optims.items():
-            m = saved.get(name)
-            sizes = [[list(p.shape) for p in g["params"]] for g in opt.param_groups]
-            if m is None:
-                problems.append(Problem(f"train.objectives.{name}", "not in the checkpoint"))
-            elif m.get("type") != self.spec.objectives[name].optimizer.type:
-                problems.append(Problem(f"train.objectives.{name}.optimizer.type",
-                                        f"was {m.get('type')!r} in the checkpoint"))
-            elif m.get("sizes") != sizes:
-                problems.append(Problem(f"train.objectives.{name}.updates", "the parameters it updates changed"))
-        if problems:
-            raise GraphError(problems, f"cannot resume from {path}: the graph changed in a way the "
-                             "checkpoint cannot follow (start a new --run-dir instead)")
-        for name, opt in self.optims.items():
-            lrs = [g["initial_lr"] for g in opt.param_groups]
-            ckpt.optimizer_from_flat(name, opt, tensors, saved[name])
-            for g, lr in zip(opt.param_groups, lrs, strict=True):  # the graph's lr wins over the saved one
-                g["initial_lr"] = lr
-        for name, st in meta.get("scalers", {}).items():
-            if name in self.scalers:
-                self.scalers[name].load_state_dict(st)
-        ckpt.rng_from_flat(tensors, meta.get("rng", {}))
-        for nid in self.spec.trained_nodes:
-            self.dist.broadcast_module(self.nodes[nid].module())  # type: ignore[arg-type]
-        if meta.get("graph_hash") != self.graph_hash:
-            self._warn("the graph changed since the checkpoint (" + _diff(meta.get("graph", {}),
-                       self.graph.spec.model_dump(mode="json", exclude={"layout"})) + "); resuming anyway")
-
     # ---- export --------------------------------------------------------------------------------
     def export(self, step: int, result: TrainResult) -> dict[str, Path]:
-        from .weights import PROJECT_ROOT
-        from .weights import export as export_weights
-
+        """Write the ``export`` nodes' weights with provenance (rank 0 only)."""
         if not self.dist.main:
             return {}
-        out = {}
-        directory = Path(self.spec.export_dir) if self.spec.export_dir else None
-        data = [{"node": d, "type": self.nodes[d].type_name,
-                 "params": self.nodes[d].params.model_dump(mode="json")} for d in self.spec.datasets]
-        graph_path = self.graph.path
-        if graph_path is not None:
-            try:
-                graph_path = graph_path.resolve().relative_to(PROJECT_ROOT)
-            except ValueError:
-                pass
-        for nid, name in self.spec.export.items():
-            node = self.nodes[nid]
-            mod = node.module()
-            assert mod is not None
-            prov = {"command": self.command, "graph": str(graph_path or self.graph.name),
-                    "graph_sha256": self.graph_hash, "node": nid, "data": data, "steps": step,
-                    "batch_size": getattr(self, "batch_size", None), "seed": self.spec.seed,
-                    "world_size": self.dist.world, "device": str(self.device),
-                    "objectives": [n for n, o in self.spec.objectives.items() if nid in o.updates]}
-            quality = {"final_losses": {k: round(v, 6) for k, v in result.losses.items()}}
-            if result.metrics:
-                quality["metrics"] = {k: round(v, 6) for k, v in result.metrics.items()}
-            path = export_weights(name, dict(mod.state_dict()), node.type_name, prov, quality=quality,
-                                  directory=directory,
-                                  config={"node_type": node.type_name,
-                                          "params": node.params.model_dump(mode="json")})
-            out[name] = path
-            self.bus.emit("export", node=nid, name=name, path=str(path))
+        spec = self.spec
+        prov = {"command": self.command, "graph": graph_label(self.graph.path, self.graph.name),
+                "graph_sha256": self.graph_hash,
+                "data": [{"node": d, "type": self.nodes[d].type_name,
+                          "params": self.nodes[d].params.model_dump(mode="json")} for d in spec.datasets],
+                "steps": step, "batch_size": getattr(self, "batch_size", None), "seed": spec.seed,
+                "world_size": self.dist.world, "device": str(self.device)}
+        out = export_trained(self.nodes, spec.export,
+                             directory=Path(spec.export_dir) if spec.export_dir else None,
+                             provenance=prov, objectives={n: o.updates for n, o in spec.objectives.items()},
+                             losses=result.losses, metrics=result.metrics)
+        for name, path in out.items():
+            self.bus.emit("export", name=name, path=str(path))
         return out
 
     def close(self) -> None:
@@ -546,18 +453,6 @@ def _mean(v: list[float]) -> float:
     return sum(v) / len(v) if v else float("nan")
 
 
-def _diff(old: dict[str, Any], new: dict[str, Any]) -> str:
-    changed = []
-    for nid in sorted(set(old.get("nodes", {})) | set(new.get("nodes", {}))):
-        a, b = old.get("nodes", {}).get(nid), new.get("nodes", {}).get(nid)
-        if a != b:
-            changed.append(f"node {nid}")
-    for key in sorted(set(old.get("train") or {}) | set(new.get("train") or {})):
-        if (old.get("train") or {}).get(key) != (new.get("train") or {}).get(key):
-            changed.append(f"train.{key}")
-    return "changed: " + ", ".join(changed) if changed else "metadata changed"
-
-
 def train(graph: Graph | str | Path, overrides: dict[str, Any] | list[str] | None = None, **kwargs: Any
           ) -> TrainResult:
     """Python API: ``nodegraph.train.train("graphs/x.json", steps=100, run_dir="runs/x")``."""
@@ -571,44 +466,9 @@ def train(graph: Graph | str | Path, overrides: dict[str, Any] | list[str] | Non
         trainer.close()
 
 
-def _command_line() -> str:
-    args = sys.argv[1:]
-    if args and args[0] == "train":
-        args = args[1:]
-    cmd = "nodegraph train " + shlex.join(args)
-    import os
+from .train_cli import train_cli  # noqa: E402  (the click command lives next door; exported here)
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return f"torchrun --nproc_per_node {world} {cmd}" if world > 1 else cmd
-
-
-@click.command("train")
-@click.argument("graph", type=click.Path(exists=True, dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="NODE.PARAM=VALUE",
-              help="override a node param or a train setting (train.steps=500)")
-@click.option("--steps", type=int, default=None, help="total steps to reach (default: train.steps)")
-@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
-              help="checkpoints and samples (default: runs/<graph name>)")
-@click.option("--resume", is_flag=True, help="continue from the newest checkpoint in the run dir")
-@click.option("--log", "--log-file", "log_path", type=click.Path(dir_okay=False), default=None,
-              help="JSONL metrics file (under torchrun write --log-file: torchrun's parser takes --log "
-                   "for an abbreviation of its own --log-dir)")
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-@click.option("--export/--no-export", default=True, help="write weights/NAME.safetensors at the end")
-@click.option("--debug", is_flag=True, help="check every port every step")
-def train_cli(graph: str, overrides: tuple[str, ...], steps: int | None, run_dir: str | None, resume: bool,
-              log_path: str | None, device: str | None, export: bool, debug: bool) -> None:
-    """Train the trainable nodes of GRAPH as its `train` section describes."""
-    result = train(graph, list(overrides), steps=steps, run_dir=run_dir, resume=resume, log=log_path,
-                   device=device, export=export, debug=debug, command=_command_line())
-    if result.interrupted:
-        raise click.exceptions.Exit(130)
-    if int(__import__("os").environ.get("RANK", "0")) == 0:
-        losses = "  ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
-        click.echo(f"trained {result.step} steps; {losses}", err=True)
-        for name, path in result.exported.items():
-            click.echo(f"exported {name} -> {path}", err=True)
-
+__all__ = ["TrainError", "TrainResult", "Trainer", "train", "train_cli"]
 
 if __name__ == "__main__":  # torchrun --nproc_per_node 2 -m nodegraph.train G ...
     train_cli()

@@ -139,3 +139,87 @@ def load(json_path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
 def canonical_hash(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ---- whole training state ------------------------------------------------------------------
+def pack(modules: dict[str, torch.nn.Module], optims: dict[str, torch.optim.Optimizer],
+         opt_types: dict[str, str], scalers: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Trained modules, optimizers, AMP scalers and RNG as (tensors, JSON-able meta)."""
+    tensors: dict[str, torch.Tensor] = {}
+    for nid, mod in modules.items():
+        for k, v in mod.state_dict().items():
+            tensors[f"param/{nid}/{k}"] = v
+    optim_meta = {}
+    for name, opt in optims.items():
+        t, m = optimizer_to_flat(name, opt)
+        tensors.update(t)
+        optim_meta[name] = dict(m, type=opt_types[name], sizes=_sizes(opt))
+    rng_t, rng_m = rng_to_flat()
+    tensors.update(rng_t)
+    meta = {"optimizers": optim_meta, "rng": rng_m, "scalers": {n: s.state_dict() for n, s in scalers.items()}}
+    return tensors, meta
+
+
+def _sizes(opt: torch.optim.Optimizer) -> list[list[list[int]]]:
+    return [[list(p.shape) for p in g["params"]] for g in opt.param_groups]
+
+
+def unpack(modules: dict[str, torch.nn.Module], optims: dict[str, torch.optim.Optimizer],
+           opt_types: dict[str, str], scalers: dict[str, Any], tensors: dict[str, torch.Tensor],
+           meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """Restore the state ``pack`` saved. If the graph changed in a way the checkpoint cannot
+    follow, restore nothing and return the reasons as (where, message)."""
+    problems: list[tuple[str, str]] = []
+    states: dict[str, dict[str, torch.Tensor]] = {}
+    for nid, mod in modules.items():
+        prefix = f"param/{nid}/"
+        sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        own = mod.state_dict()
+        if not sd:
+            problems.append((nid, "was not trained in the checkpoint's run"))
+            continue
+        missing = [k for k in own if k not in sd]
+        extra = [k for k in sd if k not in own]
+        shapes = [f"{k} {tuple(sd[k].shape)} -> {tuple(own[k].shape)}" for k in own
+                  if k in sd and sd[k].shape != own[k].shape]
+        if missing or extra or shapes:
+            parts = ([f"new keys {missing[:3]}"] if missing else []) + \
+                ([f"gone keys {extra[:3]}"] if extra else []) + ([f"shapes {shapes[:3]}"] if shapes else [])
+            problems.append((nid, "its network changed: " + "; ".join(parts)))
+        states[nid] = sd
+    saved = meta.get("optimizers", {})
+    for name, opt in optims.items():
+        m = saved.get(name)
+        if m is None:
+            problems.append((f"train.objectives.{name}", "not in the checkpoint"))
+        elif m.get("type") != opt_types[name]:
+            problems.append((f"train.objectives.{name}.optimizer.type", f"was {m.get('type')!r} in the checkpoint"))
+        elif m.get("sizes") != _sizes(opt):
+            problems.append((f"train.objectives.{name}.updates", "the parameters it updates changed"))
+    if problems:
+        return problems
+    for nid, mod in modules.items():
+        mod.load_state_dict(states[nid])
+    for name, opt in optims.items():
+        lrs = [g["initial_lr"] for g in opt.param_groups]
+        optimizer_from_flat(name, opt, tensors, saved[name])
+        for g, lr in zip(opt.param_groups, lrs, strict=True):  # the graph's lr wins over the saved one
+            g["initial_lr"] = lr
+    for name, st in meta.get("scalers", {}).items():
+        if name in scalers:
+            scalers[name].load_state_dict(st)
+    rng_from_flat(tensors, meta.get("rng", {}))
+    return []
+
+
+def graph_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Which nodes / train keys differ between two graph dumps (for the resume warning)."""
+    changed = []
+    for nid in sorted(set(old.get("nodes", {})) | set(new.get("nodes", {}))):
+        if old.get("nodes", {}).get(nid) != new.get("nodes", {}).get(nid):
+            changed.append(f"node {nid}")
+    old_t, new_t = old.get("train") or {}, new.get("train") or {}
+    for key in sorted(set(old_t) | set(new_t)):
+        if old_t.get(key) != new_t.get(key):
+            changed.append(f"train.{key}")
+    return "changed: " + ", ".join(changed) if changed else "metadata changed"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -146,6 +148,39 @@ class Dist:
             else:
                 p.grad = None
             i += n
+
+
+class GracefulStop:
+    """Ctrl-C / SIGTERM ask the loop to stop after the current step; a second Ctrl-C stops at once.
+
+    ``agreed()`` is true on every rank as soon as any rank was asked (torchrun forwards the
+    signal to each worker, but not necessarily within the same step).
+    """
+
+    def __init__(self, dist_: Dist, device: torch.device) -> None:
+        self.dist, self.device = dist_, device
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, h in self._old.items():
+            signal.signal(sig, h)
+        self._old.clear()
+
+    def agreed(self) -> bool:
+        flag = torch.tensor([1.0 if self.requested else 0.0], device=self.device)
+        return bool(self.dist.sum_(flag).item() > 0)
 
 
 def init_dist(device: torch.device) -> tuple[Dist, torch.device]:

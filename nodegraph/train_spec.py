@@ -44,6 +44,16 @@ class OptimizerSpec(_Strict):
     momentum: float = Field(0.0, ge=0, description="sgd only")
     nesterov: bool = False
 
+    def build(self, groups: list[dict[str, Any]]) -> Any:
+        """The torch optimizer over ``groups`` (param groups, each with its own ``lr``)."""
+        import torch
+
+        if self.type == "sgd":
+            return torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
+                                   nesterov=self.nesterov)
+        cls = torch.optim.AdamW if self.type == "adamw" else torch.optim.Adam
+        return cls(groups, lr=self.lr, betas=tuple(self.betas), eps=self.eps, weight_decay=self.weight_decay)
+
 
 class ScheduleSpec(_Strict):
     """Learning-rate factor as a function of the step.
