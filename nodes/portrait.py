@@ -7,10 +7,11 @@ Each node is the typed door to one network of :mod:`nodes.portrait_net` (Figure 
                                                                        portrait.Generator (G_m) <-----+
     x^t, m^t -> portrait.BackgroundEncoder (E_b) -> portrait.FusionGenerator (G_b) <- G_m's face feature
 
-Weights: a combined file (``mask_guided_default``, written by ``python -m nodes.portrait_train``)
-holds every network under its prefix (``local.``, ``mask_encoder.``, ``generator.``,
-``background.``, ``fusion.``); a file exported for one node (by ``nodegraph train``) has no prefix.
-Both load. Images on ports are [0, 1]; the networks work in [-1, 1].
+Weights: ``nodegraph train graphs/mask_guided.json`` exports one file per network
+(``mask_guided_local``, ``_mask_encoder``, ``_generator``, ``_background``, ``_fusion``), the
+nodes' defaults. A combined file holding every network under its prefix (``local.``,
+``mask_encoder.``, ``generator.``, ``background.``, ``fusion.``; see ``portrait_model``) loads too.
+Images on ports are [0, 1]; the networks work in [-1, 1].
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from nodegraph.node import Node, NodeError, Params, WeightsRef
 from nodegraph.registry import register
 from nodegraph.types import Any_, Image, LabelMap, Scalar, Tensor
 
-from .portrait_edit import EditMask, MixEmbedding, RollBatch, ShowLabels  # noqa: F401  (registers them)
+from .portrait_edit import (  # noqa: F401  (registers them)
+    EditMask,
+    MixEmbedding,
+    PairTargets,
+    RollBatch,
+    ShowLabels,
+    SplitPairs,
+)
 from .portrait_net import (
     PARTS,
     BackgroundEncoderNet,
@@ -40,14 +48,13 @@ from .portrait_net import (
     place_features,
 )
 
-DEFAULT_WEIGHTS = "mask_guided_default"
+WEIGHTS_DESC = "manifest name or .safetensors path; '' = random init (training from scratch)"
 
 
 class NetParams(Params):
     """Shared by every network node: which weights, and the network's shape."""
 
-    weights: WeightsRef = Field(DEFAULT_WEIGHTS, description="manifest name or .safetensors path; '' = random "
-                                "init (training from scratch)")
+    weights: WeightsRef = Field("", description=WEIGHTS_DESC)
     preset: Literal["small", "official"] = Field(
         "small", description="small: 128 px CPU default; official: the 256 px network of the paper's code")
     size: int | None = Field(None, description="image size (64/128/256/512); None = the preset's")
@@ -82,6 +89,16 @@ def load_part(module: torch.nn.Module, ref: str, prefix: str, base_dir: Any = No
     module.load_state_dict({k: sd[k] for k in own})
 
 
+def _params(default: str) -> type[NetParams]:
+    """NetParams whose ``weights`` default to the name ``graphs/mask_guided.json`` exports."""
+
+    class P(NetParams):
+        weights: WeightsRef = Field(default, description=WEIGHTS_DESC)
+
+    P.__name__ = P.__qualname__ = "Params"
+    return P
+
+
 class _NetNode(Node):
     """Builds ``self.net`` from the params and loads the weights (part ``prefix`` of a combined file)."""
 
@@ -99,13 +116,19 @@ class _NetNode(Node):
 
 
 def _batch(*ts: torch.Tensor) -> list[torch.Tensor]:
-    """Broadcast batch-1 tensors to the largest batch (one target mask for several sources)."""
+    """Bring tensors to the largest batch n: a batch-1 tensor is broadcast (one target mask for
+    several sources) and a batch dividing n is tiled (B sources over the 2B targets of
+    portrait.PairTargets). Other mismatches are errors."""
     n = max(t.shape[0] for t in ts)
     out = []
     for t in ts:
-        if t.shape[0] not in (1, n):
-            raise ValueError(f"batch sizes {[t.shape[0] for t in ts]} do not match (use 1 or {n})")
-        out.append(t.expand(n, *t.shape[1:]) if t.shape[0] != n else t)
+        b = t.shape[0]
+        if n % b:
+            raise ValueError(f"batch sizes {[t.shape[0] for t in ts]} do not match (each must divide {n})")
+        if b == n:
+            out.append(t)
+        else:
+            out.append(t.expand(n, *t.shape[1:]) if b == 1 else t.repeat(n // b, *[1] * (t.dim() - 1)))
     return out
 
 
@@ -121,7 +144,7 @@ class LocalEmbedding(_NetNode):
 
     version = "1"
     prefix = "local"
-    Params = NetParams
+    Params = _params("mask_guided_local")
     inputs = {**{p: Image(optional=True, doc=f"{p} crop") for p in PARTS},
               "codes": Tensor(rank=3, optional=True, doc="B x 5 x latent; replaces encoding the crops")}
     outputs = {"codes": Tensor(rank=3), **{f"feat_{p}": Tensor(rank=4) for p in PARTS},
@@ -178,7 +201,7 @@ class MaskEncoder(_NetNode):
 
     version = "1"
     prefix = "mask_encoder"
-    Params = NetParams
+    Params = _params("mask_guided_mask_encoder")
     inputs = {"labels": LabelMap("celebamask11")}
     outputs = {"features": Tensor(rank=4)}
 
@@ -196,7 +219,7 @@ class Generator(_NetNode):
 
     version = "1"
     prefix = "generator"
-    Params = NetParams
+    Params = _params("mask_guided_generator")
     inputs = {"mask_features": Tensor(rank=4), "components": Tensor(rank=4)}
     outputs = {"face": Tensor(rank=4)}
 
@@ -214,7 +237,7 @@ class BackgroundEncoder(_NetNode):
 
     version = "1"
     prefix = "background"
-    Params = NetParams
+    Params = _params("mask_guided_background")
     inputs = {"image": Image(), "labels": LabelMap("celebamask11")}
     outputs = {"features": Tensor(rank=4)}
 
@@ -231,7 +254,7 @@ class FusionGenerator(_NetNode):
 
     version = "1"
     prefix = "fusion"
-    Params = NetParams
+    Params = _params("mask_guided_fusion")
     inputs = {"face": Tensor(rank=4), "background": Tensor(rank=4)}
     outputs = {"image": Image()}
 
@@ -248,19 +271,31 @@ class DiscriminatorParams(NetParams):
 
 @register("portrait.Discriminator")
 class Discriminator(_NetNode):
-    """D / D2: 2-scale PatchGAN on [one-hot m^t, image] (eqs 3.3-3.5). ``outputs`` is, per scale,
-    the list of layer outputs (features..., raw logits — no Sigmoid)."""
+    """D / D2: 2-scale PatchGAN on [one-hot m^t, image] (eqs 3.3-3.5), judging ``fake`` and
+    ``real`` with the same weights (one pass over both, concatenated on the batch). Each output
+    is, per scale, the list of layer outputs (features..., raw logits — no Sigmoid), the shape
+    ``loss.GAN`` and ``loss.FeatureMatching`` take."""
 
     version = "1"
     prefix = "discriminator"
     Params = DiscriminatorParams
-    inputs = {"image": Image(), "labels": LabelMap("celebamask11")}
-    outputs = {"outputs": Any_(doc="list per scale of [layer features..., logits]")}
+    inputs = {"fake": Image(), "real": Image(optional=True), "labels": LabelMap("celebamask11")}
+    outputs = {"fake": Any_(doc="per scale: [features..., logits] of D(fake, m)"),
+               "real": Any_(optional=True, doc="the same for D(real, m)")}
 
     def build(self, cfg: PortraitConfig) -> torch.nn.Module:
         return discriminator(cfg)
 
-    def forward(self, image: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
-        image, labels = _batch(image, labels)
-        return {"outputs": self.net(torch.cat([one_hot(labels), image * 2 - 1], 1))}
-
+    def forward(self, fake: torch.Tensor, labels: torch.Tensor,
+                real: torch.Tensor | None = None) -> dict[str, Any]:
+        fake, labels = _batch(fake, labels)
+        images = fake if real is None else torch.cat(_batch(fake, real), 0)
+        cond = one_hot(labels)
+        if real is not None:
+            cond = torch.cat([cond, cond], 0)
+        outs = self.net(torch.cat([cond, images * 2 - 1], 1))
+        if real is None:
+            return {"fake": outs}
+        n = fake.shape[0]
+        return {"fake": [[f[:n] for f in scale] for scale in outs],
+                "real": [[f[n:] for f in scale] for scale in outs]}

@@ -1,7 +1,9 @@
 """Small editing nodes of the portrait family: the three applications of section 4.4 and the
 unpaired pairing of section 3.3, as data operations on masks, codes and batches (no networks).
 
-- ``portrait.RollBatch`` — pair sample i with sample i - shift: unpaired (x^s != x^t) training data;
+- ``portrait.PairTargets`` / ``portrait.SplitPairs`` — one batch of targets holding both training
+  cases of section 3.3 (paired x^t = x^s, unpaired x^t = another face) and its two halves;
+- ``portrait.RollBatch`` — pair sample i with sample i - shift;
 - ``portrait.MixEmbedding`` — copy components' codes from a donor face (style transfer, 4.4.3);
 - ``portrait.EditMask`` — replace a component of the target mask by a donor's (component editing, 4.4.2);
 - ``portrait.ShowLabels`` — a celebamask11 map as a colour image for contact sheets.
@@ -60,6 +62,61 @@ class RollBatch(Node):
         return {k: v.roll(self.params.shift, 0) for k, v in inputs.items() if v is not None}
 
 
+@register("portrait.PairTargets")
+class PairTargets(Node):
+    """Targets for paired + unpaired training in one pass (section 3.3): ``[x; roll(x, shift)]``.
+
+    Sample i of the first half is its own source (paired data: eq 3.9 with L_global and L_FM);
+    sample B + i is the face i - shift, rendered with the components of source i (unpaired data:
+    eq 3.10, judged by D2 and P_F only) — the official code permuted part latents the same way.
+    The networks' nodes tile the B source features over the 2B targets, so one node (one set of
+    weights) serves both cases; ``portrait.SplitPairs`` takes the halves apart for the losses.
+    """
+
+    version = "1"
+
+    class Params(Params):
+        shift: int = Field(1, ge=1, description="unpaired target of source i is sample i - shift")
+
+    inputs = {"image": Image(), "labels": LabelMap("celebamask11")}
+    outputs = {"image": Image(doc="2B targets: paired then unpaired"),
+               "labels": LabelMap("celebamask11", doc="their masks")}
+
+    def forward(self, image: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+        s = self.params.shift
+        return {"image": torch.cat([image, image.roll(s, 0)]), "labels": torch.cat([labels, labels.roll(s, 0)])}
+
+
+@register("portrait.SplitPairs")
+class SplitPairs(Node):
+    """The paired (first) and unpaired (second) half of a batch made from portrait.PairTargets."""
+
+    version = "1"
+    inputs = {"image": Image(optional=True), "labels": LabelMap(optional=True)}
+    outputs = {"paired_image": Image(optional=True), "unpaired_image": Image(optional=True),
+               "paired_labels": LabelMap(optional=True), "unpaired_labels": LabelMap(optional=True)}
+
+    @classmethod
+    def resolve_ports(cls, params, upstream):
+        ins, outs = dict(cls.inputs), dict(cls.outputs)
+        if "labels" in upstream:
+            for k in ("paired_labels", "unpaired_labels"):
+                outs[k] = upstream["labels"].with_(optional=True)
+        return ins, outs
+
+    def forward(self, image: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, t in (("image", image), ("labels", labels)):
+            if t is None:
+                continue
+            if t.shape[0] % 2:
+                raise NodeError(f"input {name}: batch {t.shape[0]} is odd; wire a portrait.PairTargets batch",
+                                self.ctx.node_id or self.type_name, name)
+            h = t.shape[0] // 2
+            out[f"paired_{name}"], out[f"unpaired_{name}"] = t[:h], t[h:]
+        return out
+
+
 @register("portrait.MixEmbedding")
 class MixEmbedding(Node):
     """Style transfer (section 4.4.3): the codes of ``codes`` with ``components`` taken from
@@ -94,7 +151,8 @@ class EditMask(Node):
 
     The target's pixels of the component are vacated (to skin for face parts, to background for
     hair), then the donor's pixels of it are painted on top. Both maps must be aligned faces of
-    the same size (as the dataset's are).
+    the same size (as the dataset's are). A batch-1 target is edited once per donor; ``image``
+    (the target image) comes out at that batch size, ready for face.ComponentCrop.
     """
 
     version = "1"
@@ -102,10 +160,12 @@ class EditMask(Node):
     class Params(Params):
         component: Literal["hair", "mouth", "eyes", "l_eye", "r_eye", "brows", "nose"] = "mouth"
 
-    inputs = {"labels": LabelMap("celebamask11"), "donor": LabelMap("celebamask11")}
-    outputs = {"labels": LabelMap("celebamask11")}
+    inputs = {"labels": LabelMap("celebamask11"), "donor": LabelMap("celebamask11"),
+              "image": Image(optional=True, doc="the target image, passed on at the edited batch size")}
+    outputs = {"labels": LabelMap("celebamask11"), "image": Image(optional=True)}
 
-    def forward(self, labels: torch.Tensor, donor: torch.Tensor) -> dict[str, Any]:
+    def forward(self, labels: torch.Tensor, donor: torch.Tensor,
+                image: torch.Tensor | None = None) -> dict[str, Any]:
         if labels.shape[-2:] != donor.shape[-2:]:
             raise NodeError(f"labels {tuple(labels.shape)} and donor {tuple(donor.shape)} differ in size",
                             self.ctx.node_id or self.type_name, "donor")
@@ -117,7 +177,9 @@ class EditMask(Node):
         out[torch.isin(out, idt)] = fill
         paint = torch.isin(donor, idt)
         out[paint] = donor[paint]
-        return {"labels": out}
+        if image is None:
+            return {"labels": out}
+        return {"labels": out, "image": _expand_to(image, n)}
 
 
 @register("portrait.ShowLabels")

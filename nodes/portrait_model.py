@@ -94,6 +94,10 @@ class Discriminators(nn.Module):
         self.unpaired = discriminator(cfg)
 
 
+def _f(t: torch.Tensor) -> float:
+    return float(t.detach())
+
+
 def generator_step(model: MaskGuidedFramework, dis: Discriminators, parser: nn.Module | None,
                    batch: Batch, paired: bool, kl_weight: float = 0.0,
                    lambdas: dict[str, float] | None = None,
@@ -120,16 +124,16 @@ def generator_step(model: MaskGuidedFramework, dis: Discriminators, parser: nn.M
         gd = gd + L.LAMBDA_FM * fm
         loss_global = L.global_reconstruction(fake, real)
         loss = loss + lam["global"] * loss_global
-        logs.update(fm=float(fm), global_=float(loss_global))
+        logs.update(fm=_f(fm), global_=_f(loss_global))
     loss = loss + lam["gd"] * gd
     if parser is not None and lam["gp"]:
         loss_gp = L.parsing(parser((fake + 1) / 2), tgt.labels, class_weights)
         loss = loss + lam["gp"] * loss_gp
-        logs["parse"] = float(loss_gp)
+        logs["parse"] = _f(loss_gp)
     if model.cfg.variant == "vae":
         loss = loss + kl_weight * kl
-        logs["kl"] = float(kl)
-    logs.update(local=float(loss_local), g_gan=float(g_gan), total=float(loss))
+        logs["kl"] = _f(kl)
+    logs.update(local=_f(loss_local), g_gan=_f(g_gan), total=_f(loss))
     return loss, logs, (fake.detach(), cond, tgt, paired)
 
 
