@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from .types import Image, LabelMap, Mask, get_label_set
 
 
 class Progress:
-    """A rich progress bar with losses and it/s (quiet when not on a terminal)."""
+    """A rich progress bar with losses and it/s; off a terminal, one plain line per ~5% of the run."""
 
     def __init__(self, total: int, start: int, enabled: bool = True) -> None:
         from rich.console import Console
@@ -29,6 +30,8 @@ class Progress:
         self.task = self.bar.add_task("train", total=total, completed=start, rate="", losses="")
         self.t_last, self.s_last = time.perf_counter(), start
         self.rate = 0.0
+        self.plain = enabled and not self.enabled
+        self.total, self.printed = total, start
         if self.enabled:
             self.bar.start()
 
@@ -39,6 +42,9 @@ class Progress:
             self.t_last, self.s_last = now, step
         text = "  ".join(f"{k} {v:.4g}" for k, v in losses.items())
         self.bar.update(self.task, completed=step, rate=f"{self.rate:.2f} it/s", losses=text)
+        if self.plain and (step - self.printed >= max(1, self.total // 20) or step == self.total):
+            self.printed = step
+            print(f"step {step}/{self.total}  {self.rate:.2f} it/s  {text}", file=sys.stderr, flush=True)
         return self.rate
 
     def log(self, message: str) -> None:

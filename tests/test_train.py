@@ -143,14 +143,40 @@ def test_g_step_does_not_touch_d_grads(tmp_path: Path) -> None:
     t.close()
 
 
-def test_nan_loss_stops_with_node_name(tmp_path: Path) -> None:
-    g = load_graph(PROBE).with_overrides({"train.steps": 10, "train.checkpoint_every": 2})
-    raw = g.spec.model_dump()
-    raw["nodes"]["l1"] = {"type": "ttest.NaNAfter", "params": {"after": 5},
-                          "inputs": {"a": "gen.image", "b": "data.image"}}
+def with_nodes(graph: Any, **nodes: Any) -> Any:
     from nodegraph.graph import graph_from_dict
 
-    g = graph_from_dict(raw, base_dir=PROBE.parent)
+    raw = graph.spec.model_dump()
+    raw["nodes"].update(nodes)
+    return graph_from_dict(raw, base_dir=PROBE.parent)
+
+
+def test_static_model_node_runs_once_and_perceptual_trains(tmp_path: Path) -> None:
+    g = with_nodes(load_graph(PROBE), feat={"type": "ttest.FeatureNet"},
+                   perc={"type": "loss.Perceptual", "inputs": {"a": "gen.image", "b": "data.image",
+                                                              "features": "feat.model"}})
+    g = g.with_overrides({"train.objectives.G.losses": {"perc.loss": 1.0, "l1.loss": 1.0}})
+    t = Trainer(g, run_dir=tmp_path / "run", export=False, progress=False)
+    t.run()
+    assert "feat" in t.runner.static and t.nodes["feat"].calls == 1
+    assert all(p.grad is None for p in t.nodes["feat"].net.parameters())
+    assert t.nodes["gen"].backwards == t.spec.steps
+    t.close()
+
+
+def test_loader_workers_give_the_same_batches(tmp_path: Path) -> None:
+    ref = train(load_graph(PROBE), run_dir=tmp_path / "w0", export=False, progress=False)
+    got = train(load_graph(PROBE).with_overrides({"train.workers": 2}), run_dir=tmp_path / "w2",
+                export=False, progress=False)
+    assert ref.step == got.step == 3
+    a, b = final_tensors(tmp_path / "w0"), final_tensors(tmp_path / "w2")
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("param/"))
+
+
+def test_nan_loss_stops_with_node_name(tmp_path: Path) -> None:
+    g = load_graph(PROBE).with_overrides({"train.steps": 10, "train.checkpoint_every": 2})
+    g = with_nodes(g, l1={"type": "ttest.NaNAfter", "params": {"after": 5},
+                          "inputs": {"a": "gen.image", "b": "data.image"}})
     with pytest.raises(TrainError, match=r"step 5 in objective G: l1\.loss=nan \(node l1\).*step_00000004"):
         train(g, run_dir=tmp_path / "run", export=False, progress=False)
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000002.json", "step_00000004.json"]

@@ -21,7 +21,7 @@ import nodes.metrics  # noqa: E402,F401
 import nodes.toy  # noqa: E402,F401
 from nodegraph.node import Node, Params  # noqa: E402
 from nodegraph.registry import register  # noqa: E402
-from nodegraph.types import Image, Scalar, Tensor  # noqa: E402
+from nodegraph.types import Image, Model, Scalar, Tensor  # noqa: E402
 
 
 @register("ttest.Frozen")
@@ -68,6 +68,21 @@ class ProbeGen(Node):
         else:
             self.nograd_calls += 1
         return {"image": out}
+
+
+@register("ttest.FeatureNet")
+class FeatureNet(Node):
+    """A frozen feature extractor handed out as a Model (stand-in for VGG)."""
+
+    outputs = {"model": Model()}
+
+    def setup(self) -> None:
+        self.net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()).to(self.device)
+        self.calls = 0
+
+    def forward(self) -> dict[str, Any]:
+        self.calls += 1
+        return {"model": self.net}
 
 
 @register("ttest.NaNAfter")
