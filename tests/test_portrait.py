@@ -284,3 +284,22 @@ def test_train_graph_validates_apart_from_missing_parser_weights():
 def test_component_centres_shape_used_by_placement():
     _, lab = _faces(2, 64)
     assert component_centres(lab).shape == (2, 5, 2)
+
+
+def test_application_graph_runs_with_any_weights(tmp_path, monkeypatch):
+    """portrait_edit.json end to end (random weights written under the exported names)."""
+    import nodegraph
+    from nodes.portrait_model import split_state
+
+    torch.manual_seed(0)
+    model = MaskGuidedFramework(PortraitConfig.small())
+    for prefix, sd in split_state(model).items():
+        W.save_atomic(sd, tmp_path / f"mask_guided_{prefix}.safetensors")
+    monkeypatch.setenv("NODEGRAPH_WEIGHTS", str(tmp_path))
+    out = tmp_path / "sheet.png"
+    res = nodegraph.run(ROOT / "graphs" / "portrait_edit.json", overrides={"save.path": str(out)})
+    assert out.is_file()
+    assert res["m2f_fuse"]["image"].shape == (3, 3, 128, 128)
+    assert res["st_fuse"]["image"].shape == (3, 3, 128, 128)
+    edited = res["edit"]["labels"]
+    assert torch.equal(edited == 10, res["sources"]["labels"] == 10)  # the sources' hair masks
