@@ -28,8 +28,8 @@ import torch
 from nodegraph import weights as W
 from nodes.data.portraits import ProceduralPortraits
 from nodes.metrics import PSNR, SSIM
-from nodes.portrait import config_of, load_part
 from nodes.portrait import LocalEmbedding as _LE
+from nodes.portrait import config_of, load_part
 from nodes.portrait_model import Batch, MaskGuidedFramework
 from nodes.portrait_net import PARTS
 
