@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import networkx as nx
 import torch
 
 from . import train_ckpt as ckpt
@@ -86,6 +87,7 @@ class Trainer:
         if self._log_sink:
             self.bus.add(self._log_sink)
         self.progress_enabled = progress and self.dist.main
+        self._warned: set[str] = set()
         self.graph_hash = ckpt.canonical_hash(graph.spec.model_dump(exclude={"layout"}))
         self._build()
 
@@ -99,10 +101,8 @@ class Trainer:
         nxg = g.nx_graph()
         need: set[str] = set()
         for t in targets:
-            need |= {t} | _ancestors(nxg, t)
+            need |= {t} | nx.ancestors(nxg, t)
         self.nodes: dict[str, Node] = {}
-        import networkx as nx
-
         for nid in nx.topological_sort(nxg):
             if nid not in need:
                 continue
@@ -116,7 +116,6 @@ class Trainer:
             seed_everything(derive_seed("init", self.spec.seed, nid))
             node.ensure_setup()
             self.nodes[nid] = node
-        self.params: dict[str, list[torch.nn.Parameter]] = {}
         trained = set(spec.trained_nodes)
         for nid, node in self.nodes.items():
             mod = node.module()
@@ -128,9 +127,8 @@ class Trainer:
                 self.dist.broadcast_module(mod)
             elif mod is not None:
                 mod.eval().requires_grad_(False)
-        for name, obj in spec.objectives.items():
-            self.params[name] = self._param_list(obj.updates)
         self.optims = {name: self._optimizer(name) for name in spec.objectives}
+        self.params = {n: [p for g in o.param_groups for p in g["params"]] for n, o in self.optims.items()}
         amp = None
         self.scalers: dict[str, Any] = {}
         if spec.amp and self.device.type == "cuda":
@@ -143,18 +141,6 @@ class Trainer:
         self.runner = StepGraph(g, self.nodes, self.ports, spec.datasets, trained, amp=amp,
                                 check_every_step=self.debug)
         self.grad_sets = {n: self.runner.grad_set(o.updates) for n, o in spec.objectives.items()}
-
-    def _param_list(self, nids: list[str]) -> list[torch.nn.Parameter]:
-        seen: set[int] = set()
-        out = []
-        for nid in nids:
-            mod = self.nodes[nid].module()
-            assert mod is not None
-            for p in mod.parameters():
-                if p.requires_grad and id(p) not in seen:
-                    seen.add(id(p))
-                    out.append(p)
-        return out
 
     def _optimizer(self, name: str) -> torch.optim.Optimizer:
         obj = self.spec.objectives[name]
@@ -283,32 +269,36 @@ class Trainer:
         stats = torch.stack([t.detach().float().reshape(()) for t in terms] + [total.detach().reshape(())])
         self.dist.mean_(stats)
         values = stats.tolist()
-        bad = [lk for lk, v in zip(active, values, strict=False) if not math.isfinite(v)]
-        if bad or not math.isfinite(values[-1]):
-            last = ckpt.list_checkpoints(self.run_dir)
-            keep = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
-            raise TrainError(f"non-finite loss at step {step} in objective {name}: "
-                             f"{', '.join(f'{lk}={values[list(active).index(lk)]}' for lk in bad) or 'total'} "
-                             f"(node {parse_link(bad[0])[0] if bad else name}); training stopped, {keep}. "  # type: ignore[index]
-                             "Try a lower learning rate, gradient clipping (train.clip_grad) or check the "
-                             "data.", parse_link(bad[0])[0] if bad else name)  # type: ignore[index]
+        if not all(math.isfinite(v) for v in values):
+            self._non_finite(step, name, dict(zip(active, values, strict=False)), values[-1])
         for lk, v in zip(active, values, strict=False):
             self._losses[lk] = v
         self._losses[name] = values[-1]
         self._update(step, name, obj, total)
 
+    def _non_finite(self, step: int, name: str, terms: dict[str, float], total: float) -> None:
+        bad = {lk: v for lk, v in terms.items() if not math.isfinite(v)}
+        node = parse_link(next(iter(bad)))[0] if bad else name  # type: ignore[index]
+        detail = ", ".join(f"{lk}={v}" for lk, v in bad.items()) or f"weighted total={total}"
+        last = ckpt.list_checkpoints(self.run_dir)
+        keep = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
+        raise TrainError(f"non-finite loss at step {step} in objective {name}: {detail} (node {node}); "
+                         f"training stopped, {keep}. Try a lower learning rate, gradient clipping "
+                         "(train.clip_grad) or check the data.", node)
+
     def _update(self, step: int, name: str, obj: Any, total: torch.Tensor) -> None:
         opt, params = self.optims[name], self.params[name]
         scaler = self.scalers.get(name)
         opt.zero_grad(set_to_none=True)
-        if total.requires_grad:
-            # inputs=: only this objective's parameters accumulate gradient (the G loss flows
-            # through D to G, but leaves D's .grad untouched)
-            (scaler.scale(total) if scaler else total).backward(inputs=params)
-        elif not getattr(self, f"_warned_{name}", False):
-            setattr(self, f"_warned_{name}", True)
-            self._warn(f"objective {name}: its losses do not depend on the parameters of "
-                       f"{', '.join(obj.updates)}; nothing to optimise")
+        if not total.requires_grad:  # the same on every rank: the graph decides it
+            if name not in self._warned:
+                self._warned.add(name)
+                self._warn(f"objective {name}: its losses do not depend on the parameters of "
+                           f"{', '.join(obj.updates)}; nothing to optimise")
+            return
+        # inputs=: only this objective's parameters accumulate gradient (the G loss flows
+        # through D into G, and leaves D's .grad untouched)
+        (scaler.scale(total) if scaler else total).backward(inputs=params)
         self.dist.average_grads(params)
         if scaler:
             scaler.unscale_(opt)
@@ -441,12 +431,6 @@ class Trainer:
     def close(self) -> None:
         if self._log_sink:
             self._log_sink.close()
-
-
-def _ancestors(g: Any, n: str) -> set[str]:
-    import networkx as nx
-
-    return set(nx.ancestors(g, n))
 
 
 def _mean(v: list[float]) -> float:
