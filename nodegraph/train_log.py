@@ -37,7 +37,7 @@ class Progress:
 
     def update(self, step: int, losses: dict[str, float]) -> float:
         now = time.perf_counter()
-        if now - self.t_last > 0.5:
+        if now - self.t_last > 0.5 or self.rate == 0.0:
             self.rate = (step - self.s_last) / (now - self.t_last)
             self.t_last, self.s_last = now, step
         text = "  ".join(f"{k} {v:.4g}" for k, v in losses.items())
