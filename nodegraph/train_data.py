@@ -16,7 +16,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -93,6 +93,8 @@ class Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    BUCKET: ClassVar[int] = 1 << 22
+    """Elements per gradient all-reduce (bounds the flat buffer, as DDP's 25 MB buckets do)."""
 
     @property
     def active(self) -> bool:
@@ -133,20 +135,32 @@ class Dist:
         """
         if not self.active or not params:
             return
-        ref = params[0]
-        has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=ref.device)
-        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float()
-                          for p in params])
+        has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=params[0].device)
         dist.all_reduce(has)
+        bucket: list[torch.nn.Parameter] = []
+        size = 0
+        for p, h in zip(params, has.tolist(), strict=True):
+            if h == 0:
+                p.grad = None
+                continue
+            if p.grad is None:  # some other rank has a gradient for it: contribute zeros
+                p.grad = torch.zeros_like(p)
+            bucket.append(p)
+            size += p.numel()
+            if size >= self.BUCKET:
+                self._reduce(bucket)
+                bucket, size = [], 0
+        if bucket:
+            self._reduce(bucket)
+
+    def _reduce(self, bucket: list[torch.nn.Parameter]) -> None:
+        flat = torch.cat([p.grad.reshape(-1).float() for p in bucket])  # type: ignore[union-attr]
         dist.all_reduce(flat)
         flat /= self.world
         i = 0
-        for p, h in zip(params, has.tolist(), strict=True):
+        for p in bucket:
             n = p.numel()
-            if h > 0:
-                p.grad = flat[i:i + n].view_as(p).to(p.dtype).clone()
-            else:
-                p.grad = None
+            p.grad = flat[i:i + n].view_as(p).to(p.dtype).clone()
             i += n
 
 

@@ -164,6 +164,24 @@ def test_static_model_node_runs_once_and_perceptual_trains(tmp_path: Path) -> No
     t.close()
 
 
+def test_two_datasets_and_amp_ignored_on_cpu(tmp_path: Path, capsys: Any) -> None:
+    other = {"type": "toy.Shapes", "params": {"length": 32, "size": 16, "seed": 5, "batch_size": 4}}
+    g = with_nodes(load_graph(PROBE), other=other)
+    raw = g.spec.model_dump()
+    raw["nodes"]["disc"]["inputs"]["real"] = "other.image"
+    raw["train"].update(dataset=["data", "other"], amp="bf16")
+    from nodegraph.graph import graph_from_dict
+
+    t = Trainer(graph_from_dict(raw, base_dir=PROBE.parent), run_dir=tmp_path / "run", export=False,
+                progress=False)
+    assert "amp=bf16 ignored on cpu" in capsys.readouterr().err
+    t.run()
+    batch = t.runner.step_cache
+    assert batch["data"]["image"].shape == batch["other"]["image"].shape == (4, 3, 16, 16)
+    assert not torch.equal(batch["data"]["labels"], batch["other"]["labels"])
+    t.close()
+
+
 def test_loader_workers_give_the_same_batches(tmp_path: Path) -> None:
     ref = train(load_graph(PROBE), run_dir=tmp_path / "w0", export=False, progress=False)
     got = train(load_graph(PROBE).with_overrides({"train.workers": 2}), run_dir=tmp_path / "w2",
