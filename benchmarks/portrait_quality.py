@@ -42,7 +42,7 @@ SWAPS = {"hair": (("hair",), (10,)), "lips": (("mouth",), (7, 9)), "eyes": (("l_
 
 def load_framework(names: dict[str, str] = NAMES) -> MaskGuidedFramework:
     """The framework with every network loaded from its exported weights (config from the manifest)."""
-    entry = W.read_manifest().get(names["local"], {})
+    entry = W.read_manifest(W.resolve(names["local"]).parent).get(names["local"], {})
     params = (entry.get("config") or {}).get("params", {})
     cfg = config_of(_LE.Params(**{k: v for k, v in params.items() if k != "weights"}))
     model = MaskGuidedFramework(cfg)
@@ -69,9 +69,9 @@ def load_parser() -> torch.nn.Module | None:
 
 
 @torch.no_grad()
-def measure(count: int = 48, seed: int = 999, batch: int = 8) -> dict:
+def measure(count: int = 48, seed: int = 999, batch: int = 8, names: dict[str, str] = NAMES) -> dict:
     torch.manual_seed(0)
-    model = load_framework()
+    model = load_framework(names)
     size = model.cfg.size
     ds = ProceduralPortraits(count, size, seed=seed)
     items = [ds[i] for i in range(count)]
@@ -161,9 +161,11 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=48)
     ap.add_argument("--seed", type=int, default=999)
     ap.add_argument("--record", action="store_true")
+    ap.add_argument("--prefix", default="", help="measure weights named PREFIX + mask_guided_* (a trial run)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    res = measure(args.count, args.seed)
+    names = {k: args.prefix + v for k, v in NAMES.items()}
+    res = measure(args.count, args.seed, names=names)
     print(json.dumps(res, indent=1))
     if args.record:
         record(res)

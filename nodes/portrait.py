@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, create_model
 
 import nodes.labelsets  # noqa: F401  (registers celebamask11)
 from nodegraph import weights as W
@@ -57,7 +57,8 @@ class NetParams(Params):
     weights: WeightsRef = Field("", description=WEIGHTS_DESC)
     preset: Literal["small", "official"] = Field(
         "small", description="small: 128 px CPU default; official: the 256 px network of the paper's code")
-    size: int | None = Field(None, description="image size (64/128/256/512); None = the preset's")
+    size: Literal[64, 128, 256, 512] | None = Field(None, description="image size; None = the preset's "
+                                                    "(crops and feature maps scale with it)")
     variant: Literal["ae", "vae"] = Field("ae", description="local embedding: autoencoder (paper) or VAE "
                                           "(thesis 4.5.3)")
     mask_encoder: Literal["single", "multi"] = Field("single", description="one E_m or five part "
@@ -92,11 +93,7 @@ def load_part(module: torch.nn.Module, ref: str, prefix: str, base_dir: Any = No
 def _params(default: str) -> type[NetParams]:
     """NetParams whose ``weights`` default to the name ``graphs/mask_guided.json`` exports."""
 
-    class P(NetParams):
-        weights: WeightsRef = Field(default, description=WEIGHTS_DESC)
-
-    P.__name__ = P.__qualname__ = "Params"
-    return P
+    return create_model("Params", __base__=NetParams, weights=(WeightsRef, Field(default, description=WEIGHTS_DESC)))
 
 
 class _NetNode(Node):
