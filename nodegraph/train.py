@@ -389,7 +389,15 @@ class Trainer:
         if not found:
             self._warn(f"--resume: no checkpoint in {ckpt.ckpt_dir(self.run_dir)}; starting from step 0")
             return 0
-        tensors, meta = ckpt.load(found[-1])
+        for path in reversed(found):  # a damaged newest file falls back to the one before
+            try:
+                tensors, meta = ckpt.load(path)
+                break
+            except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is skipped, loudly
+                self._warn(f"cannot read checkpoint {path} ({e}); trying the previous one")
+        else:
+            raise TrainError(f"--resume: no readable checkpoint in {ckpt.ckpt_dir(self.run_dir)}")
+        found = found[:found.index(path) + 1]
         problems = ckpt.unpack(self._trained_modules(), self.optims, self._opt_types(), self.scalers,
                                tensors, meta)
         if problems:

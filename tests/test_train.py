@@ -96,6 +96,16 @@ def test_resume_is_exact(tmp_path: Path) -> None:
             assert torch.equal(a[k], b[k]), k
 
 
+def test_resume_skips_a_damaged_checkpoint(tmp_path: Path, capsys: Any) -> None:
+    g = tiny_graph(**{"train.steps": 2, "train.checkpoint_every": 1})
+    train(g, run_dir=tmp_path / "r", export=False, progress=False)
+    newest = list_checkpoints(tmp_path / "r")[-1].with_suffix(".safetensors")
+    newest.write_bytes(newest.read_bytes()[:-10] + b"0123456789")
+    r = train(g, steps=3, run_dir=tmp_path / "r", resume=True, export=False, progress=False)
+    err = capsys.readouterr().err
+    assert "cannot read checkpoint" in err and "step 1)" in err and r.step == 3
+
+
 def test_existing_run_dir_needs_resume(tmp_path: Path) -> None:
     g = tiny_graph(**{"train.steps": 2})
     train(g, run_dir=tmp_path / "r", export=False, progress=False)
