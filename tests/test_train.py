@@ -349,8 +349,11 @@ def test_ddp_two_processes_match_one(tmp_path: Path) -> None:
                           "--log-file", str(tmp_path / "two.jsonl")],
                          env=_sub_env(), capture_output=True, text=True, timeout=180)
     assert two.returncode == 0, two.stderr[-3000:]
-    start = json.loads((tmp_path / "two.jsonl").read_text().splitlines()[0])
-    assert start["world"] == 2
+    events = [json.loads(line) for line in (tmp_path / "two.jsonl").read_text().splitlines()]
+    assert events[0]["event"] == "train_start" and events[0]["world"] == 2
+    # only rank 0 writes: one record per step, not two
+    assert [e["event"] for e in events].count("step") == 6
+    assert sum(e["event"] == "train_start" for e in events) == 1
     a, b = final_tensors(tmp_path / "one"), final_tensors(tmp_path / "two")
     worst = 0.0
     for k in a:
@@ -358,4 +361,3 @@ def test_ddp_two_processes_match_one(tmp_path: Path) -> None:
             worst = max(worst, float((a[k] - b[k]).abs().max()))
     print(f"max |param difference| one vs two processes: {worst:.2e}")
     assert worst < 1e-4
-    assert not any(p.name.startswith("step") for p in (tmp_path / "two").glob("*.json"))
