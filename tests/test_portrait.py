@@ -144,7 +144,8 @@ def test_parsing_loss_is_a_single_softmax_cross_entropy():
 def test_discriminator_returns_raw_logits():
     d = discriminator(PortraitConfig.small(size=64))
     assert not any(isinstance(m, nn.Sigmoid) for m in d.modules())
-    outs = d(torch.randn(2, 14, 64, 64) * 5)
+    with torch.no_grad():
+        outs = d(torch.randn(2, 14, 64, 64) * 5)
     assert len(outs) == 2 and len(outs[0]) == 5
     logits = torch.cat([o[-1].flatten() for o in outs])
     assert float(logits.min()) < 0 or float(logits.max()) > 1  # not squashed into (0, 1)
