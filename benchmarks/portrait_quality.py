@@ -122,7 +122,7 @@ def measure(count: int = 48, seed: int = 999, batch: int = 8, names: dict[str, s
     return out
 
 
-def record(res: dict) -> None:
+def record(res: dict, train_note: str = "") -> None:
     lines = ["# Mask-guided portrait editing: measured quality", "",
              "Held-out procedural faces (`data.Portraits` seed {seed}, {faces} faces, {size} px), the "
              "exported `mask_guided_*` weights. Command: `python benchmarks/portrait_quality.py --record`.".format(
@@ -143,6 +143,15 @@ def record(res: dict) -> None:
                      f"{s['after']:.1f} | {s['moved']:.2f} |")
     lines += ["", f"CPU time: {res['seconds_per_face_all_renders']} s per face for its 5 renders "
               "(rebuild, mask-to-face, 3 swaps), 1 thread, shared machine.", ""]
+    prov = W.read_manifest().get(NAMES["local"], {}).get("provenance", {})
+    if prov:
+        lines += ["## How the weights were made", "",
+                  f"`{prov.get('command')}` ({prov.get('steps')} steps, batch {prov.get('batch_size')} sources "
+                  f"= {2 * int(prov.get('batch_size') or 0)} targets per step, device {prov.get('device')}, "
+                  f"graph sha256 {str(prov.get('graph_sha256'))[:12]}), after `nodegraph train "
+                  "graphs/face_parser_train.json` (the frozen P_F of the parsing loss).", ""]
+    if train_note:
+        lines += [train_note, ""]
     (ROOT / "benchmarks" / "results_portrait.md").write_text("\n".join(lines))
     manifest = W.read_manifest()
     quality = {"heldout_seed": res["seed"], "faces": res["faces"], "psnr": round(res["psnr"], 3),
@@ -161,6 +170,7 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=48)
     ap.add_argument("--seed", type=int, default=999)
     ap.add_argument("--record", action="store_true")
+    ap.add_argument("--note", default="", help="a line about the training run for the results file")
     ap.add_argument("--prefix", default="", help="measure weights named PREFIX + mask_guided_* (a trial run)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -168,7 +178,7 @@ def main() -> None:
     res = measure(args.count, args.seed, names=names)
     print(json.dumps(res, indent=1))
     if args.record:
-        record(res)
+        record(res, args.note)
 
 
 if __name__ == "__main__":

@@ -268,7 +268,7 @@ class DiscriminatorParams(NetParams):
 
 @register("portrait.Discriminator")
 class Discriminator(_NetNode):
-    """D / D2: 2-scale PatchGAN on [one-hot m^t, image] (eqs 3.3-3.5), judging ``fake`` and
+    """D / D2: 2-scale PatchGAN on (one-hot m^t, image) (eqs 3.3-3.5), judging ``fake`` and
     ``real`` with the same weights (one pass over both, concatenated on the batch). Each output
     is, per scale, the list of layer outputs (features..., raw logits — no Sigmoid), the shape
     ``loss.GAN`` and ``loss.FeatureMatching`` take."""
