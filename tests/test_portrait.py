@@ -168,7 +168,7 @@ def test_vae_kl_enters_the_generator_objective():
     torch.manual_seed(1)
     with_kl, logs1, _ = generator_step(model, dis, None, b, paired=True, kl_weight=10.0)
     assert logs1["kl"] > 0
-    assert float(with_kl - base) == pytest.approx(10.0 * logs1["kl"], rel=1e-3)
+    assert float((with_kl - base).detach()) == pytest.approx(10.0 * logs1["kl"], rel=1e-3)
 
 
 # ---- nodes ---------------------------------------------------------------------------------------
@@ -223,6 +223,8 @@ def test_pair_targets_and_split_pairs():
     assert pt["image"].shape[0] == 6 and torch.equal(pt["labels"][3], lab[2])
     sp = P.SplitPairs()(image=pt["image"], labels=pt["labels"])
     assert torch.equal(sp["paired_image"], img) and torch.equal(sp["unpaired_labels"], lab.roll(1, 0))
+    rolled = P.RollBatch({"shift": 2})(labels=lab)["labels"]
+    assert torch.equal(rolled[2], lab[0])
 
 
 def test_discriminator_node_judges_fake_and_real_with_one_network():
