@@ -1,9 +1,10 @@
 """The whole mask-guided framework G(x^s, m^s, x^t, m^t) as one module, for training and measuring.
 
 The graph nodes (``nodes/portrait.py``) each hold one piece; this module composes the same pieces
-so that a plain training loop (``generator_step`` / ``discriminator_step``, used by the unit tests)
-and the quality benchmark (``benchmarks/portrait_quality.py``) run without the engine. Its state_dict prefixes (``local.``, ``mask_encoder.``, ``generator.``,
-``background.``, ``fusion.``) are the ones the nodes look for in a combined weights file.
+so that a plain training loop (``generator_step`` / ``discriminator_step``, used by the unit
+tests) and the quality benchmark (``benchmarks/portrait_quality.py``) run without the engine.
+Its state_dict prefixes (``local.``, ``mask_encoder.``, ``generator.``, ``background.``,
+``fusion.``) are the ones the nodes look for in a combined weights file.
 """
 
 from __future__ import annotations
