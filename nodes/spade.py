@@ -49,7 +49,12 @@ def _manifest_config(ref: str) -> dict[str, Any]:
     for d in weights_mod.weights_dirs():
         entry = weights_mod.read_manifest(d).get(ref)
         if entry and isinstance(entry.get("config"), dict):
-            return dict(entry["config"])
+            conf = dict(entry["config"])
+            # the training engine stores the exporting node's params under "params"
+            params = conf.pop("params", None)
+            if isinstance(params, dict):
+                conf = {**{k: v for k, v in params.items() if v is not None}, **conf}
+            return conf
     return {}
 
 
@@ -141,7 +146,7 @@ class Generator(Node):
         else:
             self.net = SPADEGenerator(cfg, use_spectral=training)
             if state is not None:
-                self.net.load_state_dict(state, strict=False)
+                _load_trainable(self.net, state)
             elif not training:
                 self.ctx.warn("spade.Generator has no weights: random init (set params.weights)")
         self.net.to(self.device).train(training)
@@ -180,6 +185,25 @@ class Generator(Node):
         except ValueError as e:
             raise ValueError(f"spade.Generator: {e}") from None
         return {"image": (out + 1) / 2}
+
+
+def _load_trainable(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load weights into a spectral-normed training network. Folded weights (``X.weight``) start
+    ``weight_orig`` at W and keep the fresh u, v: the power iteration re-estimates sigma ~ 1."""
+    own = net.state_dict()
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    full = dict(state)
+    for k in own:
+        if k.endswith("weight_orig") and k not in state:
+            stem = k[: -len("_orig")]
+            if stem in state:
+                full[k] = full.pop(stem)
+                full[stem + "_u"], full[stem + "_v"] = own[stem + "_u"], own[stem + "_v"]
+    missing = [k for k in own if k not in full and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in full if k not in own]
+    if missing or unexpected:
+        raise ValueError(f"weights do not fit the network: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    net.load_state_dict(full, strict=False)
 
 
 def _nearest(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
@@ -234,8 +258,9 @@ class StyleEncoder(Node):
 class Discriminator(Node):
     """Multi-scale PatchGAN D (pix2pixHD / SPADE) on concat(semantics, image).
 
-    ``features``: per scale, the list of every layer's output (last = patch logits), for the
-    hinge GAN loss and feature matching. ``logits``: the last output of each scale.
+    One node holds one set of weights: fake and real are judged in one pass (concatenated on the
+    batch, as SPADE's ``discriminate``). Each output is, per scale, the list of every layer's
+    output whose last item is the patch logits (hinge GAN loss + feature matching).
     """
 
     version = "1"
@@ -246,9 +271,10 @@ class Discriminator(Node):
         num_D: int = Field(2, ge=1, le=4)
         weights: WeightsRef = ""
 
-    inputs = {"labels": LabelMap(), "image": Image(check_range=False),
+    inputs = {"fake": Image(), "real": Image(optional=True), "labels": LabelMap(),
               "instance": Tensor(rank=3, optional=True)}
-    outputs = {"features": Any_(), "logits": Any_()}
+    outputs = {"fake": Any_(doc="per scale: [features..., patch logits]"),
+               "real": Any_(optional=True, doc="the same for the real images")}
 
     @classmethod
     def resolve_ports(cls, params: Params, upstream: dict[str, PortType]):
@@ -264,11 +290,18 @@ class Discriminator(Node):
             weights_mod.load_into(self.net, p.weights, self.ctx.base_dir)
         self.net.to(self.device).train(self.ctx.training)
 
-    def forward(self, labels: torch.Tensor, image: torch.Tensor,
+    def forward(self, fake: torch.Tensor, labels: torch.Tensor, real: torch.Tensor | None = None,
                 instance: torch.Tensor | None = None) -> dict[str, Any]:
         seg = semantic_input(labels.to(self.device), self.config,
                              None if instance is None else instance.to(self.device))
-        if seg.shape[-2:] != image.shape[-2:]:
-            seg = F.interpolate(seg, size=image.shape[-2:], mode="nearest")
-        feats = self.net(torch.cat([seg, image.to(self.device) * 2 - 1], 1))
-        return {"features": feats, "logits": [f[-1] for f in feats]}
+        if seg.shape[-2:] != fake.shape[-2:]:
+            seg = F.interpolate(seg, size=fake.shape[-2:], mode="nearest")
+        img = fake if real is None else torch.cat([fake, real.to(fake.dtype)])
+        if real is not None:
+            seg = torch.cat([seg, seg])
+        feats = self.net(torch.cat([seg, img.to(self.device) * 2 - 1], 1))
+        if real is None:
+            return {"fake": feats}
+        n = fake.shape[0]
+        return {"fake": [[f[:n] for f in scale] for scale in feats],
+                "real": [[f[n:] for f in scale] for scale in feats]}
