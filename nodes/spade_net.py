@@ -93,7 +93,7 @@ PRESETS: dict[str, SPADEConfig] = {
     "cityscapes": SPADEConfig(label_nc=35, dontcare=False, instance=True, label_set="cityscapes",
                               crop_size=512, aspect_ratio=2.0, num_upsampling_layers="more"),
     # our procedural default: 128 px, small network (see weights/manifest.json for what trained it)
-    "landscape": SPADEConfig(label_nc=10, label_set="landscape", ngf=32, crop_size=128, nhidden=64),
+    "landscape": SPADEConfig(label_nc=10, label_set="landscape", ngf=16, crop_size=128, nhidden=32),
 }
 
 
