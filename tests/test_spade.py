@@ -136,3 +136,45 @@ def test_build_generator_from_training_state():
         want = g(seg)
         net = build_generator(g.state_dict(), cfg)
         assert torch.allclose(net(seg), want, atol=1e-5)
+
+
+def test_nodes_landscape_random_init_and_discriminator():
+    from nodes.spade import Discriminator, Generator, StyleEncoder
+
+    g = Generator({"preset": "landscape", "ngf": 4})
+    g.ctx.emit = lambda *a, **k: None
+    lab = torch.randint(0, 10, (2, 32, 32))
+    img = g(labels=lab)["image"]
+    assert img.shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        g(labels=torch.zeros(1, 40, 40, dtype=torch.long))
+    d = Discriminator({"preset": "landscape", "ndf": 8, "num_D": 2})
+    out = d(fake=img, real=img, labels=lab)
+    assert len(out["fake"]) == 2 and len(out["fake"][0]) == 5
+    assert torch.allclose(out["fake"][0][-1], out["real"][0][-1])
+    e = StyleEncoder({"ngf": 4, "z_dim": 8, "input_size": 32})
+    z = e(image=img)
+    assert z["mu"].shape == (2, 8) and z["z"].shape == (2, 8)
+
+
+def test_params_that_contradict_the_weights_are_named(tmp_path):
+    from nodes.spade import Generator
+
+    cfg = SPADEConfig(label_nc=10, label_set="landscape", ngf=8, crop_size=0, nhidden=16)
+    from safetensors.torch import save_file
+
+    save_file(OurGenerator(cfg).state_dict(), str(tmp_path / "w.safetensors"))
+    with pytest.raises(ValueError, match="params.ngf"):
+        Generator({"preset": "landscape", "ngf": 16, "weights": str(tmp_path / "w.safetensors")})(
+            labels=torch.zeros(1, 32, 32, dtype=torch.long))
+    out = Generator({"preset": "landscape", "weights": str(tmp_path / "w.safetensors")})(
+        labels=torch.zeros(1, 64, 64, dtype=torch.long))
+    assert out["image"].shape == (1, 3, 64, 64)
+
+
+def test_train_graph_validates():
+    from pathlib import Path
+
+    import nodegraph
+
+    nodegraph.load_graph(Path(__file__).resolve().parent.parent / "graphs/spade_train.json").check()
