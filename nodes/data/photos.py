@@ -9,7 +9,7 @@ anything else that wants natural-ish RGB images without a download.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -56,13 +56,13 @@ PHOTOS: dict[str, Callable[[], np.ndarray]] = {
 """Colour photos bundled inside the scikit-image / scikit-learn wheels (no download)."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def photo(name: str) -> torch.Tensor:
     """A bundled photo as float32 3 x H x W in [0, 1]."""
     if name not in PHOTOS:
         raise KeyError(f"unknown photo {name!r} (known: {', '.join(PHOTOS)})")
     arr = np.asarray(PHOTOS[name]())[..., :3]
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0
+    return torch.from_numpy(np.array(arr, dtype=np.float32)).permute(2, 0, 1) / 255.0
 
 
 def _smooth_field(rng: np.random.Generator, size: int, channels: int, cells: int) -> torch.Tensor:
