@@ -41,6 +41,9 @@ def _match_size(node: Node, x: torch.Tensor, ref: torch.Tensor, port: str) -> to
                          align_corners=False).clamp(0, 1)
 
 
+MIN_SIDE = 16
+
+
 @register("pis.PhotoWCT")
 class PhotoWCT(Node):
     """PhotoWCT stylisation F1 (Li et al. 2018, Eq. 1-3): encode at relu4_1..relu1_1, whiten the
@@ -83,6 +86,11 @@ class PhotoWCT(Node):
                 content_labels: torch.Tensor | None = None,
                 style_labels: torch.Tensor | None = None) -> dict[str, Any]:
         n = content.shape[0]
+        for port, img in (("content", content), ("style", style)):
+            if min(img.shape[-2:]) < MIN_SIDE:
+                raise NodeError(f"{port} is {img.shape[-2]}x{img.shape[-1]} px; PhotoWCT needs at least "
+                                f"{MIN_SIDE}x{MIN_SIDE} (three 2x poolings, then reflection padding): "
+                                "upscale it first (image.Resize)", self.ctx.node_id, port)
         if style.shape[0] not in (1, n):
             raise NodeError(f"style batch {style.shape[0]} must be 1 or match content batch {n}",
                             self.ctx.node_id, "style")

@@ -20,6 +20,7 @@ grows with the image size and the cost is ~linear in the number of pixels.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -178,9 +179,12 @@ class _torch_threads:
 
 def _csr(A: sp.spmatrix, dtype: torch.dtype) -> torch.Tensor:
     A = A.tocsr()
-    return torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(np.int32)),
-                                   torch.from_numpy(A.indices.astype(np.int32)),
-                                   torch.from_numpy(A.data).to(dtype), size=A.shape)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the matmul we use is stable
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(np.int32)),
+                                       torch.from_numpy(A.indices.astype(np.int32)),
+                                       torch.from_numpy(A.data).to(dtype), size=A.shape,
+                                       check_invariants=False)
 
 
 def _lambda_max(A: sp.csr_matrix, dinv: F64) -> float:
