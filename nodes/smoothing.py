@@ -202,6 +202,14 @@ def _lambda_max(A: sp.csr_matrix, dinv: F64) -> float:
                             return_eigenvectors=False)[0])
 
 
+def _pinv(A: F64) -> torch.Tensor:
+    """Pseudo-inverse of the (small, symmetric PSD) coarsest matrix; rank-deficient for flat images."""
+    vals, vecs = np.linalg.eigh(A)
+    keep = vals > 1e-10 * max(float(vals.max()), 1e-300)
+    inv = (vecs[:, keep] / vals[keep]) @ vecs[:, keep].T
+    return torch.from_numpy(inv)
+
+
 class MultigridPreconditioner:
     """A symmetric V-cycle on all three colour channels at once (N x 3 blocks).
 
@@ -225,9 +233,13 @@ class MultigridPreconditioner:
         for i, lvl in enumerate(ml.levels):
             A = lvl.A.tocsr()
             if i == len(ml.levels) - 1:
-                self.levels.append({"chol": torch.linalg.cholesky(torch.from_numpy(A.toarray()))})
+                self.levels.append({"inv": _pinv(A.toarray())})
                 break
-            dinv = 1.0 / A.diagonal()
+            diag = A.diagonal()
+            # Flat content makes the colour candidates linearly dependent inside an aggregate;
+            # the tentative prolongator then has zero columns, i.e. coarse unknowns with empty
+            # rows. They carry nothing, so the smoother leaves them at zero.
+            dinv = np.divide(1.0, diag, out=np.zeros_like(diag), where=diag > 0)
             rho = _lambda_max(A, dinv)
             self.levels.append({"A": _csr(A, torch.float32), "P": _csr(lvl.P, torch.float32),
                                 "R": _csr(lvl.P.T, torch.float32),
@@ -260,8 +272,8 @@ class MultigridPreconditioner:
 
     def _cycle(self, i: int, b: torch.Tensor) -> torch.Tensor:
         lv = self.levels[i]
-        if "chol" in lv:
-            return torch.cholesky_solve(b.double(), lv["chol"]).float()
+        if "inv" in lv:
+            return (lv["inv"] @ b.double()).float()
         x = self._smooth(lv, b, None)
         x = x + lv["P"] @ self._cycle(i + 1, lv["R"] @ (b - lv["A"] @ x))
         return self._smooth(lv, b, x)
