@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -27,12 +29,13 @@ from nodegraph.types import Image, LabelMap, Tensor
 
 from .data.celebamask import BISENET_ORDER, map19_to_11
 from .faceparse_geometry import COMPONENTS, component_centres, crop_components, expand_parts
+from .faceparse_landmarks import MediaPipeMissing, alignment
 from .faceparse_net import BiSeNet, UNetParserNet
 
 UNET_DEFAULTS = {"ngf": 32, "depth": 6, "max_mult": 4, "norm": "batch"}
 
 
-def load_unet_parser(ref: str = "face_parser_default", base_dir=None) -> UNetParserNet:
+def load_unet_parser(ref: str = "face_parser_default", base_dir: Path | None = None) -> UNetParserNet:
     """The trained P_F as a plain module (eval mode), built from the manifest's recorded config.
 
     Call it on [0, 1] images; it returns 11-class logits. Other helpers (the portrait parsing
@@ -41,7 +44,9 @@ def load_unet_parser(ref: str = "face_parser_default", base_dir=None) -> UNetPar
     cfg = dict(UNET_DEFAULTS)
     path = wmod.resolve(ref, base_dir)
     entry = wmod.read_manifest(path.parent).get(ref, {})
-    cfg.update({k: v for k, v in (entry.get("config") or {}).items() if k in UNET_DEFAULTS})
+    recorded = entry.get("config") or {}
+    recorded = recorded.get("params", recorded)  # the trainer nests the node's params
+    cfg.update({k: v for k, v in recorded.items() if k in UNET_DEFAULTS})
     net = UNetParserNet(11, **cfg)
     wmod.load_into(net, ref, base_dir)
     return net.eval()
@@ -172,3 +177,61 @@ class BiSeNetParser(Node):
         out11 = np.stack([map19_to_11(r) for r in raw.cpu().numpy()])
         return {"labels": torch.from_numpy(out11).to(image.device),
                 "labels19": BISENET_TO_CELEBAMASK19.to(raw.device)[raw], "logits": logits}
+
+
+@register("face.LandmarkParser")
+class LandmarkParser(Node):
+    """11-label masks of real photos, offline, from MediaPipe's bundled face mesh + selfie segmentation.
+
+    With ``align`` the photo is warped by a similarity putting the eyes and lips at the official
+    canonical positions ((x, y) = (96, 116), (160, 116), (128, 184) at 256) and cropped to
+    ``size``, the input the portrait networks expect; otherwise labels are in the photo's frame.
+    Outputs the (aligned) image, its ``celebamask11`` mask, the component centres (N x 5 x 2,
+    ``face.ComponentCrop`` convention) and the 478 face-mesh landmarks (N x 478 x 2, (x, y)).
+    Needs the optional extra: ``pip install --no-deps mediapipe==0.10.21`` (see docs).
+    """
+
+    version = "1"
+    cacheable = True
+
+    class Params(Params):
+        align: bool = Field(True, description="warp to the canonical aligned face crop")
+        size: int = Field(256, ge=64, le=1024, description="side of the aligned output")
+
+    inputs = {"image": Image()}
+    outputs = {"image": Image(), "labels": LabelMap("celebamask11"),
+               "centres": Tensor(rank=3, doc="N x 5 x 2 (y, x) component centres"),
+               "landmarks": Tensor(rank=3, doc="N x 478 x 2 (x, y) in output pixels")}
+
+    def setup(self) -> None:
+        from .faceparse_landmarks import LandmarkFaceParser
+
+        try:
+            self.parser = LandmarkFaceParser()
+        except MediaPipeMissing as e:
+            raise NodeError(f"face.LandmarkParser: {e}", self.type_name, "setup") from None
+
+    def forward(self, image):
+        imgs, labs, lms = [], [], []
+        for i, x in enumerate(image):
+            rgb = (x.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
+            got = self.parser(np.ascontiguousarray(rgb))
+            if got is None:
+                raise NodeError(f"no face found in image {i} of the batch ({rgb.shape[1]}x{rgb.shape[0]}): "
+                                "face.LandmarkParser needs a roughly frontal face of at least ~80 px",
+                                self.ctx.node_id or self.type_name, "image")
+            lab, pts = got
+            out = rgb.astype(np.float32) / 255
+            if self.params.align:
+                s = self.params.size
+                m = alignment(pts, lab, s)
+                out = cv2.warpAffine(out, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                lab = cv2.warpAffine(lab.astype(np.uint8), m, (s, s), flags=cv2.INTER_NEAREST,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(np.int64)
+                pts = pts @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)
+            imgs.append(torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1))))
+            labs.append(torch.from_numpy(lab))
+            lms.append(torch.from_numpy(pts.astype(np.float32)))
+        labels = torch.stack(labs).to(image.device)
+        return {"image": torch.stack(imgs).clamp(0, 1).to(image.device), "labels": labels,
+                "centres": component_centres(labels).to(image.device), "landmarks": torch.stack(lms).to(image.device)}

@@ -69,7 +69,7 @@ def test_paste_inverts_crop_and_places_features_like_the_official_code():
     patch = crop_at(img, centres, (32, 48))
     back = paste_at(patch, centres, (256, 256))
     assert torch.equal(back[0, :, 84:116, 66:114], img[0, :, 84:116, 66:114])
-    assert back[0].abs().sum() == patch[0].abs().sum()
+    assert torch.isclose(back[0].abs().sum(), patch[0].abs().sum())
     feat = torch.ones(2, 4, 8, 12, requires_grad=True)
     grid = paste_at(feat, centres, (64, 64), FEATURE_SCALE)
     cy, cx = int(100 / 4 + 0.5), int(90 / 4 + 0.5)  # official int(c/4 + 0.5) +- 4 / +- 6
@@ -219,3 +219,83 @@ def test_unet_parser_shapes_and_any_size():
 
     out = UNetParser({"weights": "", "size": 0, "ngf": 8})(image=torch.rand(2, 3, 72, 100))
     assert out["labels"].shape == (2, 72, 100) and out["logits"].shape == (2, 11, 72, 100)
+
+
+def test_trained_parser_on_held_out_faces():
+    from nodegraph.weights import WeightsError, resolve
+    from nodes.data.portraits import ProceduralPortraits
+    from nodes.faceparse import UNetParser
+
+    try:
+        resolve("face_parser_default")
+    except WeightsError:
+        pytest.skip("face_parser_default not trained yet")
+    ds = ProceduralPortraits(4, size=128, seed=4321)
+    x = torch.stack([ds[i]["image"] for i in range(4)])
+    y = torch.stack([ds[i]["labels"] for i in range(4)])
+    out = UNetParser({})(image=x)
+    assert (out["labels"] == y).float().mean() > 0.9
+
+
+# ---- LandmarkParser (MediaPipe, optional) -----------------------------------------------------------
+
+def _mediapipe() -> bool:
+    try:
+        from nodes.faceparse_landmarks import import_mediapipe
+
+        import_mediapipe()
+        return True
+    except ImportError:
+        return False
+
+
+needs_mp = pytest.mark.skipif(not _mediapipe(), reason="mediapipe not installed (optional [faces] extra)")
+
+
+@needs_mp
+def test_landmark_parser_on_the_astronaut_photo():
+    from skimage import data
+
+    from nodes.faceparse import LandmarkParser
+
+    img = torch.from_numpy(data.astronaut()).permute(2, 0, 1)[None].float() / 255
+    out = LandmarkParser({})(image=img)
+    assert out["image"].shape == (1, 3, 256, 256) and out["landmarks"].shape == (1, 478, 2)
+    present = set(out["labels"].unique().tolist())
+    assert present == set(range(11))
+    c = out["centres"][0]
+    # aligned to the official canon: eyes (116, 96) / (116, 160), mouth (184, 128), (y, x)
+    for k, want in enumerate([(116, 96), (116, 160), (184, 128)]):
+        assert (c[k] - torch.tensor(want, dtype=torch.float32)).abs().max() <= 6, (k, c[k])
+    raw = LandmarkParser({"align": False})(image=img)
+    assert raw["labels"].shape == (1, 512, 512)
+
+
+@needs_mp
+def test_landmark_parser_says_no_face():
+    from skimage import data
+
+    from nodegraph.node import NodeError
+    from nodes.faceparse import LandmarkParser
+
+    img = torch.from_numpy(data.coffee()).permute(2, 0, 1)[None].float() / 255
+    with pytest.raises(NodeError, match="no face found in image 0"):
+        LandmarkParser({})(image=img)
+
+
+def test_landmark_parser_names_the_install_when_mediapipe_is_missing(monkeypatch):
+    import builtins
+
+    from nodegraph.node import NodeError
+    from nodes.faceparse import LandmarkParser
+
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name.startswith("mediapipe"):
+            raise ImportError("No module named 'mediapipe'")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(NodeError, match="pip install --no-deps mediapipe==0.10.21"):
+        LandmarkParser({})(image=torch.rand(1, 3, 64, 64))
