@@ -132,6 +132,10 @@ def validate(graph: str, sets: tuple[str, ...], debug: bool) -> None:
     problems = g.validate()
     if problems:
         raise GraphError(problems, g.source)
+    if g.spec.train is not None:
+        from .train_spec import check_train, parse_train
+
+        check_train(g, parse_train(g), g.port_types())
     click.echo(f"{graph}: ok ({len(g.spec.nodes)} nodes)")
 
 
@@ -174,11 +178,13 @@ def nodes(pattern: str | None, as_json: bool, label_sets: bool) -> None:
         click.echo(json.dumps({k: describe_type(v) for k, v in chosen.items()}, indent=2, default=str))
         return
     from rich.console import Console
+    from rich.markup import escape
 
     con = Console()
     for name, cls in chosen.items():
         d = describe_type(cls)
-        con.print(f"[bold cyan]{name}[/]  {d['doc'].splitlines()[0] if d['doc'] else ''}")
+        first = escape(d["doc"].splitlines()[0]) if d["doc"] else ""
+        con.print(f"[bold cyan]{name}[/]  {first}")
         for k, v in d["inputs"].items():
             con.print(f"    in   {k}: {v['describe']}{' (optional)' if v.get('optional') else ''}")
         for k, v in d["outputs"].items():

@@ -211,10 +211,18 @@ class Graph:
 
 
 def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``a.b.c`` in nested dicts; an existing key that itself holds dots (a loss name such as
+    ``g_gan.loss``) is matched whole, longest first."""
     parts = key.split(".")
-    for p in parts[:-1]:
-        d = d.setdefault(p, {})
-    d[parts[-1]] = value
+    while len(parts) > 1:
+        for n in range(len(parts), 1, -1):
+            joined = ".".join(parts[:n])
+            if joined in d and n == len(parts):
+                d[joined] = value
+                return
+        head = parts.pop(0)
+        d = d.setdefault(head, {})
+    d[parts[0]] = value
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
