@@ -187,27 +187,43 @@ def _csr(A: sp.spmatrix, dtype: torch.dtype) -> torch.Tensor:
                                        check_invariants=False)
 
 
-def _lambda_max(A: sp.csr_matrix, dinv: F64) -> float:
-    """Largest eigenvalue of D^-1 A (Lanczos on the symmetric D^-1/2 A D^-1/2, fixed start).
+def _lambda_max(A: torch.Tensor, dinv: torch.Tensor, steps: int = 15) -> float:
+    """Largest eigenvalue of D^-1 A: Lanczos on the symmetric D^-1/2 A D^-1/2 from a fixed
+    start, returned with a 5% margin.
 
-    It must not be underestimated: Chebyshev smoothing amplifies modes above its interval, which
-    would make the preconditioner indefinite (pyamg's randomised 8-step estimate was 12% low
-    on a 256^2 photo and CG broke down).
+    It must not be underestimated: Chebyshev smoothing amplifies modes above its interval,
+    which makes the preconditioner indefinite (pyamg's randomised 8-step estimate was 12% low
+    on a 256^2 photo and CG broke down). The Ritz value approaches lambda_max from below
+    quickly; 15 steps were within 1% of ARPACK on our photos.
     """
-    import scipy.sparse.linalg as spla
-
-    s = sp.diags(np.sqrt(dinv))
-    v0 = np.cos(np.arange(A.shape[0]) * 0.7) + 1.5
-    return float(spla.eigsh(s @ A @ s, k=1, which="LA", tol=1e-3, v0=v0,
-                            return_eigenvectors=False)[0])
+    n = A.shape[0]
+    s = dinv.sqrt()
+    v = torch.cos(torch.arange(n, dtype=torch.float32) * 0.7)[:, None] + 1.5
+    v = v / v.norm()
+    v_old = torch.zeros_like(v)
+    alphas: list[float] = []
+    betas: list[float] = []
+    beta = 0.0
+    for _ in range(min(steps, n)):
+        w = s * (A @ (s * v))
+        a = float((w * v).sum())
+        w = w - a * v - beta * v_old
+        alphas.append(a)
+        beta = float(w.norm())
+        if beta < 1e-10:
+            break
+        betas.append(beta)
+        v_old, v = v, w / beta
+    k = len(alphas)
+    T = np.diag(alphas) + np.diag(betas[: k - 1], 1) + np.diag(betas[: k - 1], -1)
+    return 1.05 * float(np.linalg.eigvalsh(T)[-1])
 
 
 def _pinv(A: F64) -> torch.Tensor:
     """Pseudo-inverse of the (small, symmetric PSD) coarsest matrix; rank-deficient for flat images."""
     vals, vecs = np.linalg.eigh(A)
     keep = vals > 1e-10 * max(float(vals.max()), 1e-300)
-    inv = (vecs[:, keep] / vals[keep]) @ vecs[:, keep].T
-    return torch.from_numpy(inv)
+    return torch.from_numpy((vecs[:, keep] / vals[keep]) @ vecs[:, keep].T)
 
 
 class MultigridPreconditioner:
@@ -222,10 +238,13 @@ class MultigridPreconditioner:
     so the preconditioner stays symmetric for CG). Float32 inside: it only has to approximate.
     """
 
-    def __init__(self, B: sp.csr_matrix, candidates: F64, degree: int = 4, max_coarse: int = 500) -> None:
+    def __init__(self, B: sp.csr_matrix, candidates: F64, degree: int = 3, max_coarse: int = 500) -> None:
         import pyamg
 
+        # strength=None aggregates on B's own pattern: the same aggregates as pyamg's default
+        # symmetric strength with theta = 0, without the 0.4 s (512^2) it spends computing it.
         ml = pyamg.smoothed_aggregation_solver(B, B=candidates, symmetry="symmetric", smooth=None,
+                                               strength=None, improve_candidates=None,
                                                max_coarse=max_coarse, presmoother=None,
                                                postsmoother=None, keep=False)
         self.degree = degree
@@ -239,11 +258,11 @@ class MultigridPreconditioner:
             # Flat content makes the colour candidates linearly dependent inside an aggregate;
             # the tentative prolongator then has zero columns, i.e. coarse unknowns with empty
             # rows. They carry nothing, so the smoother leaves them at zero.
-            dinv = np.divide(1.0, diag, out=np.zeros_like(diag), where=diag > 0)
-            rho = _lambda_max(A, dinv)
-            self.levels.append({"A": _csr(A, torch.float32), "P": _csr(lvl.P, torch.float32),
-                                "R": _csr(lvl.P.T, torch.float32),
-                                "dinv": torch.from_numpy(dinv).float()[:, None], "rho": float(rho)})
+            dinv = torch.from_numpy(np.divide(1.0, diag, out=np.zeros_like(diag), where=diag > 0))
+            dinv = dinv.float()[:, None]
+            At = _csr(A, torch.float32)
+            self.levels.append({"A": At, "P": _csr(lvl.P, torch.float32), "R": _csr(lvl.P.T, torch.float32),
+                                "dinv": dinv, "rho": _lambda_max(At, dinv)})
         self.sizes = [int(lvl.A.shape[0]) for lvl in ml.levels]
 
     def _smooth(self, lv: dict, b: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
@@ -258,15 +277,15 @@ class MultigridPreconditioner:
             r = dinv * b
             x = torch.zeros_like(b)
         else:
-            r = dinv * (b - A @ x)
+            r = (b - A @ x).mul_(dinv)
         d = r / theta
         for k in range(self.degree):
-            x = x + d
+            x.add_(d)
             if k == self.degree - 1:
                 break
-            r = r - dinv * (A @ d)
+            r.addcmul_(dinv, A @ d, value=-1.0)  # in place: the vector ops cost ~1/3 of a matvec
             rho_new = 1.0 / (2 * sigma - rho)
-            d = rho_new * rho * d + (2 * rho_new / delta) * r
+            d.mul_(rho_new * rho).add_(r, alpha=2 * rho_new / delta)
             rho = rho_new
         return x
 
