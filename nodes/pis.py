@@ -20,7 +20,7 @@ from nodegraph.registry import register
 from nodegraph.types import Image, LabelMap, Tensor
 
 from .photowct_net import CONTENT_COV_EPS, SMALL_VALUE_CUT, PhotoWCTNet, feature_wct, valid_labels, wct
-from .smoothing import closed_form_smooth, guided_filter
+from .smoothing import closed_form_smooth, guided_filter, official_geometry_smooth
 
 
 def _hwc(img: torch.Tensor) -> np.ndarray:
@@ -159,6 +159,8 @@ class AffinitySmooth(Node):
     Solved by CG with an algebraic-multigrid preconditioner (exact to ``rtol``; ``solver:
     direct`` factorises like the official code). The output has the content's size; a
     differently sized ``stylized`` is resized to it first (bilinear), with a warning.
+    ``geometry: official`` reproduces FastPhotoStyle's data path instead (uint8 truncation,
+    2-px crop / resized content / edge padding): output 4 px smaller per side, as the peer's.
     """
 
     version = "1"
@@ -169,24 +171,28 @@ class AffinitySmooth(Node):
         radius: int = Field(1, ge=1, le=3, description="matting window radius (3x3 = 1)")
         solver: Literal["amg", "direct"] = "amg"
         rtol: float = Field(1e-3, gt=0, lt=1, description="CG relative residual per channel")
+        geometry: Literal["aligned", "official"] = Field(
+            "aligned", description="aligned: paper form, same size out; official: FastPhotoStyle's "
+                                   "crop/resize/pad + uint8 truncation, (H-4) x (W-4) out")
 
     inputs = {"stylized": Image(), "content": Image()}
     outputs = {"image": Image()}
 
     def forward(self, stylized: torch.Tensor, content: torch.Tensor) -> dict[str, Any]:
         stylized = _match_size(self, stylized, content, "stylized")
-        k = 2 * self.params.radius + 1
+        k = 2 * self.params.radius + 1 + (4 if self.params.geometry == "official" else 0)
         if min(content.shape[-2:]) < k:
             self.ctx.warn(f"content {tuple(content.shape[-2:])} is smaller than the {k}x{k} window: "
                           "returned the stylised image unsmoothed")
             return {"image": stylized}
         outs = []
         n = content.shape[0]
+        solve = official_geometry_smooth if self.params.geometry == "official" else closed_form_smooth
+        p = self.params
         for i in range(n):
-            r, _ = closed_form_smooth(
-                _hwc(stylized[i if stylized.shape[0] == n else 0]), _hwc(content[i]), self.params.lam,
-                self.params.eps, self.params.radius, self.params.solver, self.params.rtol,
-                progress=lambda a, b, i=i: self.ctx.progress(i * b + a, n * b))
+            r, _ = solve(_hwc(stylized[i if stylized.shape[0] == n else 0]), _hwc(content[i]), lam=p.lam,
+                         eps=p.eps, r=p.radius, solver=p.solver, rtol=p.rtol,
+                         progress=lambda a, b, i=i: self.ctx.progress(i * b + a, n * b))
             outs.append(_chw(np.clip(r, 0, 1), content))
         return {"image": torch.stack(outs)}
 

@@ -165,6 +165,28 @@ def closed_form_smooth(stylized: F64, content: F64, lam: float = 1e-4, eps: floa
     return (sq[:, None] * q).reshape(H, W, 3), stats
 
 
+def official_geometry_smooth(stylized: F64, content: F64, **solve_kw) -> tuple[F64, dict]:
+    """FastPhotoStyle's exact data path around the same solve (for peer-equivalent output):
+    the stylised image is taken as the uint8 PNG the official pipeline writes (truncated),
+    centre-cropped by 2 px per side; the content (uint8) is resized with PIL bilinear to that
+    cropped size; both are edge-padded by 2 px back to H x W; after the solve the 2-px border is
+    cropped again and the result truncated to uint8. Output: (H - 4) x (W - 4) x 3 in [0, 1].
+    """
+    from PIL import Image
+
+    H, W, _ = stylized.shape
+    h, w = H - 4, W - 4
+    if h < 3 or w < 3:
+        raise ValueError(f"official geometry needs at least 7x7 pixels, got {H}x{W}")
+    y8 = np.floor(np.clip(stylized, 0, 1) * 255 + 1e-3)[2:2 + h, 2:2 + w] / 255.0
+    c8 = np.round(np.clip(content, 0, 1) * 255).astype(np.uint8)
+    c_small = np.asarray(Image.fromarray(c8).resize((w, h), Image.BILINEAR), dtype=np.float64) / 255.0
+    pad = ((2, 2), (2, 2), (0, 0))
+    R, stats = closed_form_smooth(np.pad(y8, pad, mode="edge"), np.pad(c_small, pad, mode="edge"), **solve_kw)
+    V = R[2:2 + h, 2:2 + w]
+    return np.floor(np.clip(V * 255.0, 0, 255)) / 255.0, stats
+
+
 class _torch_threads:
     def __init__(self, n: int) -> None:
         self.n = n

@@ -149,3 +149,21 @@ def test_guided_filter_matches_definition_and_units():
     out = GuidedSmooth({"radius": 2, "eps": 1e-2 * 255**2})(stylized=x(p), content=x(I))["image"]
     ref = np.clip(brute_guided(I, p, 2, 1e-2), 0, 1)
     assert np.abs(out[0].permute(1, 2, 0).numpy() - ref).max() < 1e-5
+
+
+def test_official_geometry_mode():
+    from PIL import Image
+
+    content = _crop("chelsea", 80, 160, 36, 44)
+    stylized = np.floor(crude_stylised(content, 3) * 255) / 255
+    x = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float()  # noqa: E731
+    out = AffinitySmooth({"geometry": "official", "solver": "direct"})(stylized=x(stylized), content=x(content))
+    out = out["image"][0].permute(1, 2, 0).double().numpy()
+    assert out.shape == (32, 40, 3)
+    # the official data path written out by hand: crop Y, resize content, edge-pad, solve, crop, truncate
+    c8 = np.round(content * 255).astype(np.uint8)
+    cs = np.asarray(Image.fromarray(c8).resize((40, 32), Image.BILINEAR)) / 255.0
+    R = direct_reference(np.pad(stylized[2:34, 2:42], ((2, 2), (2, 2), (0, 0)), mode="edge"),
+                         np.pad(cs, ((2, 2), (2, 2), (0, 0)), mode="edge"))
+    ref = np.floor(np.clip(R[2:34, 2:42] * 255, 0, 255))
+    assert np.abs(np.round(out * 255) - ref).max() == 0
