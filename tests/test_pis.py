@@ -265,3 +265,25 @@ def test_grayscale_style_photo_is_converted(tmp_path):
     assert style.shape == (1, 3, 30, 40)
     content, _ = _images()
     assert torch.isfinite(PhotoWCT()(content=content, style=style)["image"]).all()
+
+
+def test_photos_dataset_is_deterministic_and_offline():
+    from nodegraph.registry import get
+
+    Photos = get("data.Photos")
+    a = Photos({"size": 48, "batch_size": 4, "seed": 3, "procedural_fraction": 0.5})()["image"]
+    b = Photos({"size": 48, "batch_size": 4, "seed": 3, "procedural_fraction": 0.5})()["image"]
+    c = Photos({"size": 48, "batch_size": 4, "seed": 4, "procedural_fraction": 0.5})()["image"]
+    assert a.shape == (4, 3, 48, 48) and torch.equal(a, b) and not torch.equal(a, c)
+    assert 0 <= float(a.min()) and float(a.max()) <= 1
+    with pytest.raises(ValueError, match="unknown"):
+        Photos({"photos": ["nope"]})()
+
+
+def test_write_examples(tmp_path):
+    from nodes.data.photos import write_examples
+
+    paths = write_examples(tmp_path)
+    names = {p.name for p in paths}
+    assert {"style_warm.jpg", "style_cool.jpg"} <= names
+    assert all(max(PILImage.open(p).size) <= 512 for p in paths)
