@@ -46,8 +46,10 @@ MIN_SIDE = 16
 
 @register("pis.PhotoWCT")
 class PhotoWCT(Node):
-    """PhotoWCT stylisation F1 (Li et al. 2018, Eq. 1-3): encode at relu4_1..relu1_1, whiten the
-    content covariance and colour with the style's, decode with max-unpooling, coarse to fine.
+    """PhotoWCT stylisation F1 (Li et al. 2018, Eq. 1-3), coarse to fine over relu4_1..relu1_1.
+
+    At each level: encode, whiten the content covariance and colour with the style's, decode
+    with max-unpooling (the encoder's switches).
 
     Optional label maps make the transfer segment-wise: a content label is transferred from the
     same label of the style when both have > 10 pixels and their counts differ < 100x (official
@@ -122,8 +124,9 @@ class PhotoWCT(Node):
 
 @register("pis.WCT")
 class WCT(Node):
-    """Whitening-colouring transform on feature tensors (Li et al. 2017, Eq. 3-4), per batch
-    item: N x C x H x W content, N x C x h x w (or 1 x ...) style -> N x C x H x W.
+    """Whitening-colouring transform on feature tensors (Li et al. 2017, Eq. 3-4).
+
+    Per batch item: N x C x H x W content, N x C x h x w (or 1 x ...) style -> N x C x H x W.
     Content covariance + eps*I, singular values < cut dropped, no alpha blend (PhotoWCT)."""
 
     version = "1"
@@ -152,7 +155,8 @@ class WCT(Node):
 
 @register("pis.AffinitySmooth")
 class AffinitySmooth(Node):
-    """Closed-form photorealistic smoothing F2 (Li et al. 2018, Eq. 5):
+    """Closed-form photorealistic smoothing F2 (Li et al. 2018, Eq. 5).
+
     R* = (1 - alpha)(I - alpha S)^-1 Y, S = D^-1/2 W D^-1/2, alpha = 1/(1 + lam), W the matting
     affinity of the content (window radius ``radius``, regulariser ``eps``).
 
@@ -199,8 +203,9 @@ class AffinitySmooth(Node):
 
 @register("pis.GuidedSmooth")
 class GuidedSmooth(Node):
-    """Fast approximation of F2 with a guided filter (He et al.), FastPhotoStyle ``--fast``:
-    filter the stylised image guided by the content photo, window (2r+1)^2, mirrored borders.
+    """Fast approximation of F2 with a guided filter (He et al.; FastPhotoStyle --fast).
+
+    Filters the stylised image guided by the content photo, window (2r+1)^2, mirrored borders.
 
     ``eps`` is in the official call's units: it passes uint8 images to OpenCV, so eps=1e-3 is
     on the 0..255 scale (1.5e-8 on 0..1); set ``eps_scale: unit`` to read eps on 0..1.
