@@ -41,6 +41,50 @@ def make_inputs(name: str, size: int):
     return content, stylised
 
 
+ALTERNATIVES = ("cg_jacobi", "pyamg_sa_constant", "pyamg_sa_colour")
+
+
+def alternative(method: str, stylised, content, rtol: float = 1e-3, maxiter: int = 3000):
+    """Other routes on the same system, same stopping rule (per-channel relative residual):
+    plain CG with Jacobi, and pyamg's stock smoothed-aggregation solver (symmetric Gauss-Seidel,
+    smoothed prolongation, per-channel CG) with the default constant near-null-space vector or
+    with our colour candidates [1, I_r, I_g, I_b]."""
+    import numpy as np
+    import pyamg
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    from nodes.smoothing import smoothing_system
+
+    t = time.perf_counter()
+    B, d, alpha = smoothing_system(content, 1e-4, 1e-7, 1)
+    rhs = (1 - alpha) * np.sqrt(d)[:, None] * stylised.reshape(-1, 3)
+    stats = {"build_s": time.perf_counter() - t}
+    t = time.perf_counter()
+    its = []
+    q = np.zeros_like(rhs)
+    if method == "cg_jacobi":
+        M = sp.diags(1.0 / B.diagonal())
+        for c in range(3):
+            n = [0]
+            q[:, c], _ = spla.cg(B, rhs[:, c], rtol=rtol, maxiter=maxiter, M=M,
+                                 callback=lambda _x, n=n: n.__setitem__(0, n[0] + 1))
+            its.append(n[0])
+        stats["setup_s"] = 0.0
+    else:
+        cand = None if method == "pyamg_sa_constant" else np.column_stack([np.ones(B.shape[0]),
+                                                                           content.reshape(-1, 3)])
+        ml = pyamg.smoothed_aggregation_solver(B, B=cand, symmetry="symmetric", max_coarse=500)
+        stats["setup_s"] = time.perf_counter() - t
+        for c in range(3):
+            res: list[float] = []
+            q[:, c] = ml.solve(rhs[:, c], tol=rtol, accel="cg", maxiter=maxiter, residuals=res)
+            its.append(len(res) - 1)
+    stats["solve_s"] = time.perf_counter() - t
+    stats["iterations"] = its
+    return (np.sqrt(d)[:, None] * q).reshape(content.shape), stats
+
+
 def child(method: str, size: int, name: str, save: str | None) -> dict:
     import resource
 
@@ -54,6 +98,8 @@ def child(method: str, size: int, name: str, save: str | None) -> dict:
     stats: dict = {}
     if method == "gif":
         out = guided_filter(content, stylised, 35, 1e-3 / 255**2)
+    elif method in ALTERNATIVES:
+        out, stats = alternative(method, stylised, content)
     else:
         out, stats = closed_form_smooth(stylised, content, solver=method)
     wall = time.perf_counter() - t
@@ -78,6 +124,8 @@ def main() -> None:
     ap.add_argument("--photos", nargs="+", default=["chelsea", "astronaut"])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tmp", default="/tmp/ng_bench_smoothing")
+    ap.add_argument("--compare", type=int, nargs="*", default=[],
+                    help="also run the alternative solvers at these sizes (chelsea)")
     ap.add_argument("--child", nargs=3, metavar=("METHOD", "SIZE", "PHOTO"))
     ap.add_argument("--save")
     args = ap.parse_args()
@@ -127,6 +175,20 @@ def main() -> None:
                  f"{r['max_err_levels']:.3f}" if d else "-", f"{r['gif']['wall_s'] * 1e3:.0f} ms"]
         print("| " + " | ".join(cells) + " |")
     print(f"\nimport baseline RSS (numpy+scipy+torch+pyamg): {rows[0]['amg']['import_gib']:.2f} GiB")
+    if args.compare:
+        print("\n| route (chelsea) | size | wall | setup / solve | iterations per channel "
+              "| max err vs direct (levels) |")
+        print("|---|---|---|---|---|---|")
+    for size in args.compare:
+        ref_path = f"{args.tmp}/chelsea_{size}_direct.npy"
+        for method in ("amg",) + ALTERNATIVES:
+            out_path = f"{args.tmp}/chelsea_{size}_{method}.npy"
+            r = run_child(method, size, "chelsea", out_path)
+            err = (f"{np.abs(np.load(out_path) - np.load(ref_path)).max() * 255:.3f}"
+                   if os.path.exists(ref_path) else "-")
+            setup = r.get("setup_s", 0.0)
+            print(f"| {method} | {size}^2 | {r['wall_s']:.2f} s | {setup:.2f} / {r['solve_s'] - setup:.2f} s | "
+                  f"{r['iterations']} | {err} |", flush=True)
 
 
 if __name__ == "__main__":

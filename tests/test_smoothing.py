@@ -52,8 +52,12 @@ def crude_stylised(content: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.clip(content @ M.T + 0.05 + noise, 0, 1)
 
 
-def _crop(name: str, y: int, x: int, h: int, w: int) -> np.ndarray:
-    return photo(name)[:, y:y + h, x:x + w].permute(1, 2, 0).double().numpy()
+def _crop(name: str, y: int, x: int, h: int, w: int, size: int = 0) -> np.ndarray:
+    img = photo(name)[:, y:y + h, x:x + w]
+    if size:  # whole-picture structure (e.g. astronaut's black background) at a test-friendly size
+        img = torch.nn.functional.interpolate(img[None], size=(size, size), mode="bilinear",
+                                              antialias=True)[0]
+    return (img.permute(1, 2, 0).double().numpy() * 255).round() / 255
 
 
 @pytest.mark.parametrize("r", [1, 2])
@@ -73,7 +77,7 @@ def test_affinity_matches_window_by_window_definition(r):
 
 
 @pytest.mark.parametrize("name,box", [("chelsea", (60, 150, 96, 128)), ("astronaut", (0, 0, 128, 128)),
-                                      ("rocket", (100, 200, 120, 100))])
+                                      ("rocket", (100, 200, 120, 100)), ("astronaut", (0, 0, 512, 512, 176))])
 def test_affinity_smooth_within_one_grey_level_of_direct_solve(name, box):
     content = _crop(name, *box)
     stylized = crude_stylised(content)
@@ -86,7 +90,7 @@ def test_affinity_smooth_within_one_grey_level_of_direct_solve(name, box):
     # and the float solution itself, before clipping and float32 storage
     R, stats = closed_form_smooth(stylized, content)
     assert np.abs(R - ref).max() * 255 <= 0.5, stats
-    assert stats["iterations"] < 60
+    assert stats["iterations"] < 80
 
 
 def test_direct_solver_option_is_the_reference():
