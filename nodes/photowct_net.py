@@ -204,8 +204,8 @@ def feature_wct(cf: torch.Tensor, sf: torch.Tensor, content_seg: torch.Tensor | 
     fs = sf.reshape(sf.shape[0], -1)
     if content_seg is None or style_seg is None or labels is None:
         return wct(fc, fs).reshape(c, h, w)
-    tc = _resize_labels(content_seg, h, w).reshape(-1)
-    ts = _resize_labels(style_seg, sf.shape[1], sf.shape[2]).reshape(-1)
+    tc = _resize_labels(content_seg, h, w).reshape(-1).to(cf.device)
+    ts = _resize_labels(style_seg, sf.shape[1], sf.shape[2]).reshape(-1).to(cf.device)
     out = fc.clone()
     for label in labels:
         ic = (tc == label).nonzero().squeeze(1)
