@@ -4,10 +4,12 @@ COLAMD ordering, FastPhotoStyle's path when scikit-umfpack is absent), plus the 
 
     python benchmarks/smoothing.py --sizes 256 512 1024 --repeat 3 [--direct-sizes 256 512]
 
-Every measurement runs in a fresh subprocess (one thread, ``OMP_NUM_THREADS=1``) so peak RSS
-(``ru_maxrss``) belongs to that run alone; the import baseline (numpy, scipy, torch, pyamg) is
-reported separately. Inputs follow the peer runner: a square centre crop of a bundled photo,
-resized, and a crude "stylised" copy (colour matrix + offset + 8x8 blocky noise of +-12 levels).
+Every measurement runs in a fresh subprocess so peak RSS (``ru_maxrss``) belongs to that run
+alone; imports happen before the clock starts and their RSS (numpy, scipy, torch, pyamg) is
+reported separately. Threads: the machine's default (torch uses one per core; scipy's SuperLU
+is sequential either way); ``--threads 1`` limits every run to one. Inputs follow the peer
+runner: a square centre crop of a bundled photo, resized, and a crude "stylised" copy (colour
+matrix + offset + 8x8 blocky noise of +-12 levels).
 Wall times are minima over ``--repeat`` runs (the machine is shared; the load is printed).
 """
 
@@ -89,6 +91,9 @@ def child(method: str, size: int, name: str, save: str | None) -> dict:
     import resource
 
     import numpy as np
+    import pyamg  # noqa: F401  (imported before the clock starts, like scipy for the direct solve)
+    import scipy.sparse.linalg  # noqa: F401
+    import threadpoolctl  # noqa: F401
 
     from nodes.smoothing import closed_form_smooth, guided_filter
 
@@ -110,8 +115,13 @@ def child(method: str, size: int, name: str, save: str | None) -> dict:
             "import_gib": base, **{k: v for k, v in stats.items() if k not in ("solver",)}}
 
 
+THREADS = 0  # --threads: 0 = the machine's default (torch: one per core; SuperLU is sequential)
+
+
 def run_child(method: str, size: int, name: str, save: str | None = None) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ)
+    if THREADS:
+        env.update(OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS), OPENBLAS_NUM_THREADS=str(THREADS))
     cmd = [sys.executable, __file__, "--child", method, str(size), name] + (["--save", save] if save else [])
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -128,7 +138,10 @@ def main() -> None:
                     help="also run the alternative solvers at these sizes (chelsea)")
     ap.add_argument("--child", nargs=3, metavar=("METHOD", "SIZE", "PHOTO"))
     ap.add_argument("--save")
+    ap.add_argument("--threads", type=int, default=0, help="limit every run to N threads (0: default)")
     args = ap.parse_args()
+    global THREADS
+    THREADS = args.threads
     if args.child:
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         print(json.dumps(child(args.child[0], int(args.child[1]), args.child[2], args.save)))

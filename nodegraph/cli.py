@@ -81,7 +81,9 @@ def main() -> None:
 
 @main.command()
 @click.argument("graph", type=click.Path(dir_okay=False))
-@click.option("--set", "sets", multiple=True, metavar="NODE.PARAM=VALUE", help="override a param (JSON values)")
+@click.option("--set", "sets", multiple=True, metavar="NODE.PARAM=VALUE",
+              help="override a param (JSON values); NODE=family.Type changes a node's type, "
+                   "NODE.inputs.PORT=OTHER.PORT rewires")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="folder for relative output paths")
 @click.option("--output", "outputs", multiple=True, metavar="NODE", help="compute only what NODE needs")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), help="write events as JSON lines")
@@ -98,6 +100,8 @@ def run(graph: str, sets: tuple[str, ...], out_dir: str | None, outputs: tuple[s
     from .executor import Executor
 
     g = load_graph(graph).with_overrides(list(sets))
+    for note in g.notes:
+        click.echo(f"note: {note}", err=True)
     if out_dir:
         g.out_dir = Path(out_dir).resolve()
     cache = Cache(ram_bytes=parse_bytes(cache_ram) if cache_ram else DEFAULT_RAM_BYTES,
@@ -129,6 +133,8 @@ def run(graph: str, sets: tuple[str, ...], out_dir: str | None, outputs: tuple[s
 def validate(graph: str, sets: tuple[str, ...], debug: bool) -> None:
     """Check GRAPH without running it; prints every problem and exits 2 if there are any."""
     g = load_graph(graph).with_overrides(list(sets))
+    for note in g.notes:
+        click.echo(f"note: {note}", err=True)
     problems = g.validate()
     if problems:
         raise GraphError(problems, g.source)

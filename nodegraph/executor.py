@@ -20,7 +20,7 @@ import torch
 from . import weights as weights_mod
 from .cache import Cache, canonical, make_key
 from .events import EventBus
-from .graph import Graph, GraphError, Problem, parse_link
+from .graph import Graph, GraphError, Problem, Validator, parse_link
 from .node import Context, Node, NodeError, path_kind
 from .types import PortType
 
@@ -55,6 +55,7 @@ class Executor:
         self.ports: dict[str, tuple[dict[str, PortType], dict[str, PortType]]] = {}
         self.keys: dict[str, str] = {}
         self._components: dict[str, dict[str, Any]] = {}
+        self._plans: dict[tuple[str, ...] | None, list[str]] = {}
 
     # ---- planning -----------------------------------------------------------------------
     def plan(self, outputs: list[str] | None = None) -> list[str]:
@@ -97,9 +98,7 @@ class Executor:
     # ---- running ------------------------------------------------------------------------
     def run(self, outputs: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """Compute the requested outputs; returns ``{node: {port: value}}`` for every planned node."""
-        self.graph.check(outputs)
-        self.ports = self.graph.port_types()
-        order = self.plan(outputs)
+        order = self._validated_plan(outputs)
         self.events.emit("run_start", graph=self.graph.name, nodes=order, device=str(self.device))
         explain_prev = self._load_explain()
         results: dict[str, dict[str, Any]] = {}
@@ -126,6 +125,19 @@ class Executor:
         self.events.emit("run_end", seconds=round(time.perf_counter() - t0, 4), computed=computed,
                          cached=len(order) - computed)
         return results
+
+    def _validated_plan(self, outputs: list[str] | None) -> list[str]:
+        """Validate once per requested output set (the graph of an executor does not change);
+        a file removed between runs is still reported, by the node that reads it."""
+        key = tuple(outputs) if outputs else None
+        if key not in self._plans:
+            v = Validator(self.graph)
+            problems = v.run(outputs)
+            if problems:
+                raise GraphError(problems, self.graph.source)
+            self.ports = v.ports
+            self._plans[key] = self.plan(outputs)
+        return self._plans[key]
 
     def _upstream_types(self, nid: str) -> dict[str, PortType]:
         out = {}
@@ -222,11 +234,16 @@ class Executor:
         return "; ".join(reasons) or "cache entry evicted or missing"
 
 
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            import os
+_STATM: list[int] = []
 
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+def _rss_bytes() -> int:
+    """Current resident set size (Linux /proc/self/statm, read with pread on a kept fd); 0 elsewhere."""
+    import os
+
+    try:
+        if not _STATM:
+            _STATM.append(os.open("/proc/self/statm", os.O_RDONLY))
+        return int(os.pread(_STATM[0], 128, 0).split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0

@@ -96,6 +96,8 @@ class Graph:
     path: Path | None = None
     out_dir: Path | None = None
     """Where relative output paths go (``--out``); default: the graph's folder."""
+    notes: list[str] = field(default_factory=list)
+    """What overrides changed beyond the literal request (e.g. params dropped by a type switch)."""
     _classes: dict[str, type[Node]] = field(default_factory=dict, repr=False)
 
     @property
@@ -171,15 +173,26 @@ class Graph:
 
     # ---- overrides ----------------------------------------------------------------------
     def with_overrides(self, overrides: dict[str, Any] | list[str] | None) -> Graph:
-        """A copy with ``node.param=value`` overrides applied (values parsed as JSON if they can be)."""
+        """A copy with overrides applied (values parsed as JSON if they can be): ``node.param=value``,
+        ``train.a.b=value``, ``node=family.Type`` (another type; params it does not declare are
+        dropped, see ``notes``) and ``node.inputs.port=other.port`` (rewire; null unlinks)."""
         if not overrides:
             return self
         items = parse_overrides(overrides) if isinstance(overrides, list) else overrides
         raw = self.spec.model_dump()
         problems = []
-        for key, value in items.items():
+        notes: list[str] = []
+        # node=Type first, so that node.param=value overrides in the same call apply to the new type
+        for key, value in sorted(items.items(), key=lambda kv: "." in kv[0]):
             if "." not in key:
-                problems.append(Problem(key, "override must be node.param=value"))
+                if key not in raw["nodes"]:
+                    problems.append(Problem(key, "override must be node.param=value, or node=family.Type "
+                                                 f"to change a node's type (no node {key!r} in the graph)"))
+                elif not isinstance(value, str) or "." not in value:
+                    problems.append(Problem(key, f"{key}={value!r}: a node's type looks like family.Name "
+                                                 "(see `nodegraph nodes`)"))
+                else:
+                    notes += _switch_type(raw["nodes"][key], key, value)
                 continue
             nid, param = key.split(".", 1)
             if nid == "train" and raw.get("train") is not None:
@@ -188,10 +201,21 @@ class Graph:
             if nid not in raw["nodes"]:
                 problems.append(Problem(key, f"no node {nid!r} in the graph (nodes: {', '.join(raw['nodes'])})"))
                 continue
+            if param.startswith("inputs."):  # rewire: gen.inputs.instance=data.instance (null unlinks)
+                port = param[len("inputs."):]
+                if value is None:
+                    raw["nodes"][nid]["inputs"].pop(port, None)
+                elif not isinstance(value, str) or parse_link(value) is None:
+                    problems.append(Problem(key, f"{key}={value!r}: a link looks like node.port"))
+                else:
+                    raw["nodes"][nid]["inputs"][port] = value
+                continue
             _set_dotted(raw["nodes"][nid]["params"], param, value)
         if problems:
             raise GraphError(problems, self.source)
-        return Graph(GraphSpec(**raw), self.base_dir, self.path, self.out_dir)
+        g = Graph(GraphSpec(**raw), self.base_dir, self.path, self.out_dir)
+        g.notes = self.notes + notes
+        return g
 
     # ---- validation ---------------------------------------------------------------------
     def validate(self, outputs: list[str] | None = None) -> list[Problem]:
@@ -208,6 +232,22 @@ class Graph:
         v = Validator(self)
         v.run(None)
         return v.ports
+
+
+def _switch_type(node: dict[str, Any], nid: str, new_type: str) -> list[str]:
+    """Give a node another type (``--set data=data.ADE20K``), keeping the params the new type
+    declares and its wiring; returns notes on what was dropped. An unknown type is left for
+    validation to report."""
+    old_type, node["type"] = node["type"], new_type
+    try:
+        fields = registry.get(new_type).Params.model_fields
+    except Exception:  # unknown type: validation names it with the known types
+        return []
+    dropped = sorted(k for k in node["params"] if k not in fields)
+    node["params"] = {k: v for k, v in node["params"].items() if k in fields}
+    if not dropped:
+        return []
+    return [f"{nid}: {old_type} -> {new_type}; params not declared by {new_type} dropped: {', '.join(dropped)}"]
 
 
 def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
@@ -339,7 +379,8 @@ class Validator:
                 try:
                     weights_mod.resolve(val, self.g.base_dir)
                 except weights_mod.WeightsError as e:
-                    self.add(f"{nid}.params.{name}", f"missing weights: {e}")
+                    hint = f" [{name}: {info.description}]" if info.description else ""
+                    self.add(f"{nid}.params.{name}", f"missing weights: {e}{hint}")
         return p
 
     def _links(self, classes: dict[str, type[Node]]) -> None:

@@ -11,6 +11,7 @@ every rank trains on its slice of the global batch and gradients are averaged (`
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -451,6 +452,8 @@ def train(graph: Graph | str | Path, overrides: dict[str, Any] | list[str] | Non
     if not isinstance(graph, Graph):
         graph = load_graph(graph)
     graph = graph.with_overrides(overrides)
+    for note in graph.notes:
+        print(f"note: {note}", file=sys.stderr)
     trainer = Trainer(graph, **kwargs)
     try:
         return trainer.run()

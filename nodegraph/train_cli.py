@@ -22,7 +22,8 @@ def _command_line() -> str:
 @click.command("train")
 @click.argument("graph", type=click.Path(exists=True, dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="NODE.PARAM=VALUE",
-              help="override a node param or a train setting (train.steps=500)")
+              help="override a node param, a train setting (train.steps=500) or a node's type "
+                   "(data=data.ADE20K)")
 @click.option("--steps", type=int, default=None, help="total steps to reach (default: train.steps)")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="checkpoints and samples (default: runs/<graph name>)")

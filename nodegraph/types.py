@@ -107,20 +107,24 @@ def _rank(t: torch.Tensor, rank: int, kind: str, layout: str) -> None:
         raise PortError(f"{kind} must be rank {rank} ({layout}), got shape {tuple(t.shape)}")
 
 
-RANGE_SAMPLE = 1 << 16
+RANGE_CHUNKS, RANGE_CHUNK = 64, 256
+RANGE_SAMPLE = RANGE_CHUNKS * RANGE_CHUNK
 
 
 def _range(t: torch.Tensor, lo: float, hi: float, kind: str, tol: float = 1e-4) -> None:
-    """Range (and NaN/Inf) check on at most RANGE_SAMPLE evenly strided elements.
+    """Range (and NaN/Inf) check on a sample: 64 evenly spaced runs of 256 contiguous elements.
 
     A node that works in the wrong range (e.g. [-1, 1]) or blows up does so across the image,
-    so a strided sample catches it at a fraction of a full pass over a large tensor.
+    so a sample catches it at a fraction of a full pass over a large tensor; contiguous runs
+    touch 1/16 of the memory an element-strided sample of the same size would.
     """
     if t.numel() == 0:
         return
     flat = t.reshape(-1)
-    if flat.numel() > RANGE_SAMPLE:
-        flat = flat[:: flat.numel() // RANGE_SAMPLE + 1]
+    n = flat.numel()
+    if n > RANGE_SAMPLE:
+        step = n // RANGE_CHUNKS
+        flat = flat[: step * RANGE_CHUNKS].view(RANGE_CHUNKS, step)[:, :RANGE_CHUNK]
     if flat.device.type == "cpu":
         # numpy on the sample: torch's intra-op pool costs more than the reduction at this size
         arr = flat.detach().float().numpy()

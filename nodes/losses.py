@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from nodegraph.node import Node, NodeError, Params
+from nodegraph.node import Node, NodeError, Params, WeightsRef
 from nodegraph.registry import register
 from nodegraph.types import Any_, Image, LabelMap, Mask, Model, Scalar, Tensor
 
@@ -237,3 +237,30 @@ class PerceptualLoss(Node):
         dist = F.l1_loss if self.params.distance == "l1" else F.mse_loss
         loss = sum(w * dist(x.float(), y.float()) for w, x, y in zip(ws, fa, fb, strict=True))
         return {"loss": loss}
+
+
+@register("loss.VGG19")
+class VGG19(Node):
+    """ImageNet VGG19 features up to relu5_1, as a frozen ``Model`` for ``loss.Perceptual``
+    (SPADE / pix2pixHD: weights 1/32, 1/16, 1/8, 1/4, 1 on relu1_1 .. relu5_1, lambda 10).
+    Needs the ImageNet weights converted once: ``nodegraph convert vgg19 vgg19-dcbb9e9d.pth
+    weights/vgg19.safetensors`` (torchvision's file; no network at run time)."""
+
+    version = "1"
+
+    class Params(Params):
+        weights: WeightsRef = Field("vgg19", description="torchvision VGG19 converted with `nodegraph convert vgg19`")
+
+    outputs = {"model": Model()}
+
+    def setup(self) -> None:
+        from nodegraph import weights as weights_mod
+
+        from .vgg import VGG19Features
+
+        self.net = VGG19Features()
+        weights_mod.load_into(self.net, self.params.weights, self.ctx.base_dir)
+        self.net.to(self.device).eval().requires_grad_(False)
+
+    def forward(self) -> dict[str, Any]:
+        return {"model": self.net}

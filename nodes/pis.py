@@ -177,6 +177,8 @@ class AffinitySmooth(Node):
         rtol: float = Field(1e-3, gt=0, lt=1, description="CG relative residual per channel")
         tol_levels: float = Field(0.25, ge=0, description="also stop only when the estimated max error "
                                                            "is below this many grey levels (0: off)")
+        threads: int = Field(0, ge=0, le=256, description="threads for the solve; 0 = all of torch's "
+                                                          "(set 1 on a machine busy with other jobs)")
         geometry: Literal["aligned", "official"] = Field(
             "aligned", description="aligned: paper form, same size out; official: FastPhotoStyle's "
                                    "crop/resize/pad + uint8 truncation, (H-4) x (W-4) out")
@@ -198,6 +200,7 @@ class AffinitySmooth(Node):
         for i in range(n):
             r, _ = solve(_hwc(stylized[i if stylized.shape[0] == n else 0]), _hwc(content[i]), lam=p.lam,
                          eps=p.eps, r=p.radius, solver=p.solver, rtol=p.rtol, tol_levels=p.tol_levels,
+                         threads=p.threads,
                          progress=lambda a, b, i=i: self.ctx.progress(i * b + a, n * b))
             outs.append(_chw(np.clip(r, 0, 1), content))
         return {"image": torch.stack(outs)}

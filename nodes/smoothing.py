@@ -35,34 +35,46 @@ F64 = NDArray[np.float64]
 # ---------------------------------------------------------------------------------------------
 # Matting affinity
 # ---------------------------------------------------------------------------------------------
-def _window_stats(img: F64, eps: float, r: int) -> tuple[F64, F64]:
-    """Mean (h, w, 3) and inverse regularised covariance (h, w, 3, 3) of every (2r+1)^2 window
-    fully inside the image; h = H - 2r, w = W - 2r."""
-    H, W, _ = img.shape
+def _window_stats(ch: list[F64], eps: float, r: int) -> tuple[list[F64], dict[tuple[int, int], F64]]:
+    """Per window fully inside the image (h = H - 2r rows, w = W - 2r columns): the mean of each
+    channel and the inverse of the regularised colour covariance Sigma + eps/|w| I, as
+    contiguous planes keyed by (row, column), float64."""
+    H, W = ch[0].shape
     k = 2 * r + 1
     n = k * k
     h, w = H - 2 * r, W - 2 * r
-    s1 = np.zeros((h, w, 3))
-    s2 = np.zeros((h, w, 3, 3))
+    pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+    prod = {(a, b): ch[a] * ch[b] for a, b in pairs}
+    s1 = [np.zeros((h, w)) for _ in range(3)]
+    s2 = {pq: np.zeros((h, w)) for pq in pairs}
     for dy in range(k):
         for dx in range(k):
-            p = img[dy:dy + h, dx:dx + w]
-            s1 += p
-            s2 += p[..., :, None] * p[..., None, :]
-    mu = s1 / n
-    cov = s2 / n - mu[..., :, None] * mu[..., None, :]
+            for c in range(3):
+                s1[c] += ch[c][dy:dy + h, dx:dx + w]
+            for pq in pairs:
+                s2[pq] += prod[pq][dy:dy + h, dx:dx + w]
+    mu = [v / n for v in s1]
     # eps is spread over the window (eps/|w|), as in Levin et al.'s code and FastPhotoStyle.
-    cov += (eps / n) * np.eye(3)
-    return mu, np.linalg.inv(cov)
+    cov = {(a, b): s2[(a, b)] / n - mu[a] * mu[b] + (eps / n if a == b else 0.0) for a, b in pairs}
+    # LAPACK's pivoted inverse: a cofactor formula loses the determinant to cancellation when
+    # a window is flat (rank-1 covariance + eps: det ~ eps^2, terms ~ eps)
+    m = np.empty((h, w, 3, 3))
+    for p, q in pairs:
+        m[:, :, p, q] = m[:, :, q, p] = cov[(p, q)]
+    full = np.linalg.inv(m)
+    inv = {(p, q): np.ascontiguousarray(full[:, :, p, q]) for p in range(3) for q in range(3)}
+    return mu, inv
 
 
-def matting_affinity(img: F64, eps: float = 1e-7, r: int = 1) -> sp.csr_matrix:
-    """Matting affinity W of an H x W x 3 image in [0, 1] (Levin et al. 2008, Eq. 12 without
-    the delta term): W_ij = sum_{k : i,j in w_k} (1 + (I_i - mu_k)^T (Sigma_k + eps/|w| I)^-1
-    (I_j - mu_k)) / |w|, over windows fully inside the image (diagonal included).
+def affinity_band(img: F64, eps: float = 1e-7, r: int = 1) -> tuple[F64, list[tuple[int, int]]]:
+    """The matting affinity as planes: ``band[o, y, x] = W(p, p + off[o])`` for p = (y, x) and the
+    (2k-1)^2 offsets ``off`` (k = 2r+1) in increasing column order; zero where p + off[o] falls
+    outside the image or no window holds both pixels.
 
-    Built per pixel offset instead of as a COO list of |w|^2 entries per window: the value for
-    offset d at pixel i is a sum of shifted window terms, so no duplicate entries are made.
+    W_ij = sum_{k : i,j in w_k} (1 + (I_i - mu_k)^T (Sigma_k + eps/|w| I)^-1 (I_j - mu_k)) / |w|
+    (Levin et al. 2008, Eq. 12 without the delta term), over windows fully inside the image. The
+    value for offset d at pixel i is a sum of shifted per-window terms, so there is no COO list
+    of |w|^2 entries per window and no duplicate summation; every array is a contiguous plane.
     """
     img = np.asarray(img, dtype=np.float64)
     H, W, _ = img.shape
@@ -71,22 +83,30 @@ def matting_affinity(img: F64, eps: float = 1e-7, r: int = 1) -> sp.csr_matrix:
     if H < k or W < k:
         raise ValueError(f"image {H}x{W} is smaller than the {k}x{k} affinity window")
     h, w = H - 2 * r, W - 2 * r
-    mu, inv = _window_stats(img, eps, r)
+    ch = [np.ascontiguousarray(img[..., c]) for c in range(3)]
+    mu, inv = _window_stats(ch, eps, r)
     pos = [(ay, ax) for ay in range(k) for ax in range(k)]
-    # z[a]: colour at window position a minus the window mean; y[a] = Sigma^-1 z[a].
-    z = [img[ay:ay + h, ax:ax + w] - mu for ay, ax in pos]
-    y = [np.einsum("hwij,hwj->hwi", inv, za) for za in z]
+    # z[a][c]: channel c at window position a minus the window mean
+    z = [[ch[c][ay:ay + h, ax:ax + w] - mu[c] for c in range(3)] for ay, ax in pos]
     span = 2 * k - 1  # offsets -(k-1)..(k-1) per axis
     off = [(dy, dx) for dy in range(-(k - 1), k) for dx in range(-(k - 1), k)]
     band = np.zeros((len(off), H, W))
+    val = np.empty((h, w))
+    tmp = np.empty((h, w))
     for ia, (ay, ax) in enumerate(pos):
+        # y_a = Sigma^-1 z_a, one channel plane at a time
+        ya = [inv[(c, 0)] * z[ia][0] + inv[(c, 1)] * z[ia][1] + inv[(c, 2)] * z[ia][2] for c in range(3)]
         for ib, (by, bx) in enumerate(pos):
             dy, dx = by - ay, bx - ax
             if (dy, dx) < (0, 0):
                 continue  # filled by symmetry below
-            val = (1.0 + np.einsum("hwi,hwi->hw", y[ia], z[ib])) / n
+            np.multiply(ya[0], z[ib][0], out=val)
+            val += np.multiply(ya[1], z[ib][1], out=tmp)
+            val += np.multiply(ya[2], z[ib][2], out=tmp)
+            val += 1.0
             # pixel i = window origin + a; its partner j = i + d
             band[(dy + k - 1) * span + dx + k - 1, ay:ay + h, ax:ax + w] += val
+    band /= n
     # Lower half by symmetry: W(p, p + d) = W(p + d, p), read from the plane of -d at p + d.
     for o, (dy, dx) in enumerate(off):
         if (dy, dx) < (0, 0):
@@ -94,23 +114,33 @@ def matting_affinity(img: F64, eps: float = 1e-7, r: int = 1) -> sp.csr_matrix:
             py0, py1 = max(0, -dy), min(H, H - dy)
             px0, px1 = max(0, -dx), min(W, W - dx)
             band[o, py0:py1, px0:px1] = src[py0 + dy:py1 + dy, px0 + dx:px1 + dx]
-    return _band_to_csr(band, off, H, W)
+    return band, off
 
 
-def _band_to_csr(band: F64, off: list[tuple[int, int]], H: int, W: int) -> sp.csr_matrix:
-    """CSR matrix from per-offset value planes; offsets sorted so row columns come out sorted."""
+def matting_affinity(img: F64, eps: float = 1e-7, r: int = 1) -> sp.csr_matrix:
+    """Matting affinity W of an H x W x 3 image in [0, 1] as a CSR matrix (see :func:`affinity_band`)."""
+    band, off = affinity_band(img, eps, r)
+    return _band_to_csr(band, off)
+
+
+def _band_to_csr(band: F64, off: list[tuple[int, int]]) -> sp.csr_matrix:
+    """CSR matrix from per-offset value planes (offsets in increasing column order, so each
+    row's columns come out sorted). Entries whose partner pixel lies inside the image are kept,
+    zero or not, so the pattern is the full (2k-1)^2 stencil clipped at the borders."""
+    n_off, H, W = band.shape
     N = H * W
-    idx = np.int32 if N * len(off) < 2**31 else np.int64
-    yy, xx = np.divmod(np.arange(N, dtype=idx), W)
-    cols = np.empty((N, len(off)), dtype=idx)
-    keep = np.empty((N, len(off)), dtype=bool)
+    idx = np.int32 if N * n_off < 2**31 else np.int64
+    ys, xs = np.arange(H), np.arange(W)
+    keep = np.empty((H, W, n_off), dtype=bool)
     for o, (dy, dx) in enumerate(off):
-        np.add(np.arange(N, dtype=idx), dy * W + dx, out=cols[:, o])
-        keep[:, o] = (yy + dy >= 0) & (yy + dy < H) & (xx + dx >= 0) & (xx + dx < W)
-    data = band.reshape(len(off), N).T
-    keep &= data != 0
+        np.logical_and(((ys + dy >= 0) & (ys + dy < H))[:, None], ((xs + dx >= 0) & (xs + dx < W))[None, :],
+                       out=keep[:, :, o])
+    keep = keep.reshape(N, n_off)
+    step = np.array([dy * W + dx for dy, dx in off], dtype=idx)
+    cols = np.arange(N, dtype=idx)[:, None] + step[None, :]
+    data = np.ascontiguousarray(band.reshape(n_off, N).T)
     indptr = np.zeros(N + 1, dtype=idx)
-    np.cumsum(keep.sum(1), out=indptr[1:])
+    np.cumsum(keep.sum(1, dtype=idx), out=indptr[1:])
     return sp.csr_matrix((data[keep], cols[keep], indptr), shape=(N, N))
 
 
@@ -119,35 +149,40 @@ def _band_to_csr(band: F64, off: list[tuple[int, int]], H: int, W: int) -> sp.cs
 # ---------------------------------------------------------------------------------------------
 def smoothing_system(content: F64, lam: float, eps: float, r: int) -> tuple[sp.csr_matrix, F64, float]:
     """B = D - alpha W (CSR), d = diag(D), alpha = 1 / (1 + lam)."""
-    W = matting_affinity(content, eps, r)
-    d = np.asarray(W.sum(axis=1)).ravel()
+    band, off = affinity_band(content, eps, r)
+    d = band.sum(axis=0).ravel()  # row sums of W (entries outside the image are zero)
     alpha = 1.0 / (1.0 + lam)
-    B = W * (-alpha)
-    B.setdiag(B.diagonal() + d)  # the diagonal is structurally present (W_ii > 0)
-    return B.tocsr(), d, alpha
+    band *= -alpha
+    centre = off.index((0, 0))
+    band[centre] += d.reshape(band.shape[1:])
+    return _band_to_csr(band, off), d, alpha
 
 
 def closed_form_smooth(stylized: F64, content: F64, lam: float = 1e-4, eps: float = 1e-7, r: int = 1,
                        solver: str = "amg", rtol: float = 1e-3, maxiter: int = 300,
-                       tol_levels: float = 0.25, progress: Progress | None = None) -> tuple[F64, dict]:
+                       tol_levels: float = 0.25, progress: Progress | None = None,
+                       threads: int = 0) -> tuple[F64, dict]:
     """R* = (1 - alpha)(I - alpha S)^-1 Y for H x W x 3 float arrays in [0, 1] (no clipping).
 
     ``solver``: ``"amg"`` (CG preconditioned by algebraic multigrid, stopped when every
     channel's relative residual is below ``rtol`` and the estimated max error is below
     ``tol_levels`` grey levels, see :func:`pcg`) or ``"direct"`` (scipy ``spsolve`` of the
-    same system, the official route and our reference). Returns the result and solver stats.
+    same system, the official route and our reference). ``threads``: torch/BLAS threads for
+    the solve (0 = torch's setting, by default one per core). Returns the result and stats.
     """
     from threadpoolctl import threadpool_limits
 
     H, W, _ = content.shape
-    # One thread: the kernels are memory-bound, and BLAS/OpenMP threads fighting other
-    # processes on a shared machine made the solve 4x slower in our measurements.
-    with threadpool_limits(1), _torch_threads(1):
+    n_threads = threads or torch.get_num_threads()
+    # Two threads made CG 1.7x faster on this idle 2-core machine; on a machine busy with
+    # other jobs, threads=1 avoids OpenMP threads waiting on each other (4x slower under load).
+    with threadpool_limits(n_threads), _torch_threads(n_threads), _heap_reuse():
         t0 = time.perf_counter()
         B, d, alpha = smoothing_system(np.asarray(content, np.float64), lam, eps, r)
         sq = np.sqrt(d)
         rhs = (1.0 - alpha) * sq[:, None] * np.asarray(stylized, np.float64).reshape(-1, 3)
-        stats: dict = {"build_s": time.perf_counter() - t0, "nnz": int(B.nnz), "solver": solver}
+        stats: dict = {"build_s": time.perf_counter() - t0, "nnz": int(B.nnz), "solver": solver,
+                       "threads": n_threads}
         t1 = time.perf_counter()
         if solver == "direct":
             import scipy.sparse.linalg as spla
@@ -186,6 +221,34 @@ def official_geometry_smooth(stylized: F64, content: F64, **solve_kw) -> tuple[F
     R, stats = closed_form_smooth(np.pad(y8, pad, mode="edge"), np.pad(c_small, pad, mode="edge"), **solve_kw)
     V = R[2:2 + h, 2:2 + w]
     return np.floor(np.clip(V * 255.0, 0, 255)) / 255.0, stats
+
+
+class _heap_reuse:
+    """glibc only: serve the solve's large arrays (tens of MB at 512^2, freed and reallocated
+    many times) from the heap instead of fresh mmaps, so their pages are faulted in once, not
+    per allocation -- 0.3-0.5 s of a 512^2 solve in a fresh process. On exit the thresholds are
+    left at glibc's own dynamic ceiling (32 MiB mmap, 64 MiB trim) and free heap memory is
+    returned to the system. Elsewhere (musl, macOS, Windows) it does nothing."""
+
+    _libc = None
+
+    def __enter__(self) -> None:
+        try:
+            import ctypes
+
+            if _heap_reuse._libc is None:
+                _heap_reuse._libc = ctypes.CDLL("libc.so.6")
+            self.libc = _heap_reuse._libc
+            self.libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+            self.libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+        except (OSError, AttributeError):
+            self.libc = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.libc is not None:
+            self.libc.mallopt(-3, 32 << 20)
+            self.libc.mallopt(-1, 64 << 20)
+            self.libc.malloc_trim(0)
 
 
 class _torch_threads:
@@ -317,7 +380,7 @@ class MultigridPreconditioner:
         if "inv" in lv:
             return (lv["inv"] @ b.double()).float()
         x = self._smooth(lv, b, None)
-        x = x + lv["P"] @ self._cycle(i + 1, lv["R"] @ (b - lv["A"] @ x))
+        x.add_(lv["P"] @ self._cycle(i + 1, lv["R"] @ (b - lv["A"] @ x)))
         return self._smooth(lv, b, x)
 
     def __call__(self, r: torch.Tensor) -> torch.Tensor:

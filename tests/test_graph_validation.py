@@ -116,6 +116,29 @@ def test_overrides_apply_and_are_checked(tmp_path):
     assert "c.params.value" in {p.where for p in g.with_overrides(["c.value=9"]).validate()}
 
 
+def test_override_changes_a_node_type_and_rewires(tmp_path):
+    g = graph({"c": {"type": "ngtest.Const", "params": {"value": 0.5, "size": 4}},
+               "d": {"type": "ngtest.Const"},
+               "s": {"type": "ngtest.Scale", "inputs": {"image": "c.image"}}}, tmp_path)
+    # node=Type: params the new type does not declare are dropped and said so; wiring is kept
+    g2 = g.with_overrides(["s=ngtest.Mean"])
+    assert g2.spec.nodes["s"].type == "ngtest.Mean" and g2.spec.nodes["s"].inputs == {"image": "c.image"}
+    g3 = g.with_overrides(["c=ngtest.Labels", "c.label_set=celebamask11"])
+    assert g3.spec.nodes["c"].type == "ngtest.Labels" and g3.spec.nodes["c"].params == {"label_set": "celebamask11"}
+    assert any("dropped: size, value" in n for n in g3.notes)
+    # the new type's ports are then checked like any other edge
+    assert "s.image" in {p.where for p in g3.validate()}
+    # rewire and unlink
+    g4 = g.with_overrides(["s.inputs.image=d.image"])
+    assert g4.spec.nodes["s"].inputs == {"image": "d.image"} and g4.validate() == []
+    assert "s.image" in {p.where for p in g.with_overrides({"s.inputs.image": None}).validate()}
+    with pytest.raises(GraphError, match="family.Name"):
+        g.with_overrides(["c=3"])
+    with pytest.raises(GraphError, match="node.port"):
+        g.with_overrides(["s.inputs.image=nodot"])
+    assert "c.type" in {p.where for p in g.with_overrides(["c=ngtest.Nope"]).validate()}
+
+
 def test_relative_paths_resolve_against_graph_folder(tmp_path):
     from PIL import Image
 
