@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .fsutil import publish
 from .node import file_digest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +118,7 @@ def save_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str
     try:
         clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
         save_file(clean, tmp, metadata=metadata)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -130,7 +131,7 @@ def write_json_atomic(data: Any, path: Path) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2, sort_keys=False)
         f.write("\n")
-    os.replace(tmp, path)
+    publish(tmp, path)
 
 
 def shape_summary(tensors: dict[str, torch.Tensor]) -> dict[str, Any]:

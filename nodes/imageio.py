@@ -11,6 +11,7 @@ import torch
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
+from nodegraph.fsutil import publish
 from nodegraph.types import LabelSet
 
 
@@ -66,7 +67,7 @@ def save_png_atomic(arr: np.ndarray | PILImage.Image, path: str | os.PathLike[st
     os.close(fd)
     try:
         img.save(tmp, format=fmt, **kw)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

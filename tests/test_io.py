@@ -106,3 +106,19 @@ def test_resize_crop_blend_grid():
     sheet = nodegraph.create("image.Grid", captions=["x", "y", "z"], ncol=3, cell=32)(
         image1=torch.rand(2, 3, 16, 16), image2=torch.rand(1, 3, 16, 16))["image"]
     assert sheet.shape[0] == 1 and sheet.shape[-1] == 3 * 36 + 4
+
+
+def test_outputs_get_ordinary_file_permissions(tmp_path):
+    """Atomic writes go through mkstemp (0600); the published file has what open() would give."""
+    import os
+
+    from nodegraph.weights import save_atomic
+
+    old = os.umask(0o022)
+    try:
+        nodegraph.create("io.SaveImage", path=str(tmp_path / "a.png"))(image=torch.rand(1, 3, 4, 4))
+        save_atomic({"w": torch.zeros(2)}, tmp_path / "w.safetensors")
+    finally:
+        os.umask(old)
+    for name in ("a.png", "w.safetensors"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
