@@ -245,9 +245,11 @@ def _switch_type(node: dict[str, Any], nid: str, new_type: str) -> list[str]:
         return []
     dropped = sorted(k for k in node["params"] if k not in fields)
     node["params"] = {k: v for k, v in node["params"].items() if k in fields}
-    if not dropped:
+    if not node["params"] and not dropped:
         return []
-    return [f"{nid}: {old_type} -> {new_type}; params not declared by {new_type} dropped: {', '.join(dropped)}"]
+    kept = ", ".join(f"{k}={v!r}" for k, v in sorted(node["params"].items())) or "none"
+    note = f"{nid}: {old_type} -> {new_type}; params kept (same name, check the meaning): {kept}"
+    return [note + (f"; dropped (not declared by {new_type}): {', '.join(dropped)}" if dropped else "")]
 
 
 def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
@@ -440,4 +442,9 @@ class Validator:
                 if port in upstream:
                     why = pt.compatible(upstream[port])
                     if why:
-                        self.add(f"{nid}.{port}", f"{why} (from {ns.inputs[port]})")
+                        hint = ""
+                        if why.startswith("label-set mismatch"):
+                            knobs = [k for k in ("preset", "label_set") if k in cls.Params.model_fields]
+                            if knobs:
+                                hint = f"; {nid}.params.{knobs[0]} selects the label set this node expects"
+                        self.add(f"{nid}.{port}", f"{why} (from {ns.inputs[port]}){hint}")
