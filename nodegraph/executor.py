@@ -20,9 +20,10 @@ import torch
 from . import weights as weights_mod
 from .cache import Cache, canonical, make_key
 from .events import EventBus
-from .graph import Graph, GraphError, Problem, Validator, parse_link
+from .graph import Graph, GraphError, Problem, parse_link
 from .node import Context, Node, NodeError, path_kind
 from .types import PortType
+from .validate import Validator
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
