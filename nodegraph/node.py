@@ -30,6 +30,19 @@ from pydantic import BaseModel, ConfigDict
 from .types import PortError, PortType
 
 
+def _carries_grad(v: Any) -> bool:
+    """True if ``v`` (a tensor, module, or nested list / tuple / dict of them) has a tensor
+    that requires grad -- a caller who wants gradients back through a node."""
+    if isinstance(v, torch.Tensor):
+        return v.requires_grad
+    if isinstance(v, torch.nn.Module):
+        return any(p.requires_grad for p in v.parameters())
+    if isinstance(v, (list, tuple)):
+        return any(_carries_grad(x) for x in v)
+    if isinstance(v, dict):
+        return any(_carries_grad(x) for x in v.values())
+    return False
+
 class NodeError(RuntimeError):
     """An error attributed to a node (and optionally one of its ports or params)."""
 
@@ -163,7 +176,12 @@ class Node:
                 raise NodeError(f"input {name}: {e}", self.type_name,
                                 f"{self.type_name}.{name}") from None
         self.ensure_setup()
-        result = self.forward(**inputs)
+        # Autograd only where someone can use it: a training node, or an input that carries a
+        # gradient (a loss on a generated image). A generator called on a label map returns a
+        # plain tensor instead of holding its whole graph in memory.
+        wants_grad = self.ctx.training or any(_carries_grad(v) for v in inputs.values())
+        with torch.set_grad_enabled(torch.is_grad_enabled() and wants_grad):
+            result = self.forward(**inputs)
         self.check_outputs(result, outs)
         return result
 

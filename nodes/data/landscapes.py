@@ -322,16 +322,18 @@ def write_example_label_map(path: str | Path, index: int, seed: int = 1, size: i
     return path
 
 
-def write_example_render(path: str | Path, time: str, seed: int = 3, size: int = 128) -> Path:
-    """Write the first rendered landscape of ``seed`` lit at ``time`` (a key of TIMES) as a PNG:
-    style pictures for the VAE generator (graphs/spade_style.json). Seed 3 is unseen in training."""
+def write_example_render(path: str | Path, time: str, seed: int = 5, size: int = 128, nth: int = 0) -> Path:
+    """Write the ``nth`` rendered landscape of ``seed`` lit at ``time`` (a key of TIMES) as a PNG:
+    style pictures for the VAE generator (graphs/spade_style.json). Training uses seed 0 only."""
     if time not in TIMES:
         raise ValueError(f"time must be one of {', '.join(TIMES)}, got {time!r}")
     for index in range(500):
         gen = torch.Generator().manual_seed((seed * 1_000_003 + index) & 0x7FFF_FFFF_FFFF)
         lab, info = make_layout(gen, size)
         img, meta = render(lab, info, gen)
-        if meta["time"] == time:
+        if meta["time"] == time and nth > 0:
+            nth -= 1
+        elif meta["time"] == time:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             arr = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
