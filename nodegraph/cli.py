@@ -230,7 +230,8 @@ def viz(graph: str, output: str, log_path: str | None, debug: bool) -> None:
 @click.option("--debug", is_flag=True)
 @user_errors(exit_code=1)
 def convert(kind: str, src: str, dst: str, preset: str | None, options: tuple[str, ...], debug: bool) -> None:
-    """Convert an official checkpoint SRC (.pth) of KIND (photowct, spade, bisenet, ...) to safetensors DST."""
+    """Convert an official checkpoint SRC (.pth) of KIND (photowct, spade, bisenet, vgg19, or a
+    plugin's) to safetensors DST."""
     fn = registry.load_converter(kind)
     kw: dict[str, Any] = {}
     if preset:
