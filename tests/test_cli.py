@@ -5,12 +5,39 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 
 from nodegraph import registry
 
 
 def cli(args, env, check=True):
+    """A real `python -m nodegraph.cli` process (entry-point discovery, exit codes, no traceback)."""
     r = subprocess.run([sys.executable, "-m", "nodegraph.cli", *args], capture_output=True, text=True, env=env)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli_inproc(args, check=True):
+    """The same command in this process (click's runner): no interpreter start-up per call. The
+    test plugin is importable here (conftest), so ngtest.* types resolve as in a subprocess."""
+    from click.testing import CliRunner
+
+    from nodegraph.cli import main
+
+    try:
+        runner = CliRunner(mix_stderr=False)  # click < 8.2
+    except TypeError:
+        runner = CliRunner()
+    res = runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+    r = Result(res.exit_code, res.stdout, res.stderr)
     if check:
         assert r.returncode == 0, r.stderr
     return r
@@ -34,23 +61,23 @@ def test_registry_lazy_family_load():
     assert cls.type_name == "ngtest.Const"
 
 
-def test_nodes_listing_human_and_label_sets(plugin_env):
-    r = cli(["nodes", "image."], plugin_env)
+def test_nodes_listing_human_and_label_sets():
+    r = cli_inproc(["nodes", "image."])
     assert "image.Resize" in r.stdout and "param size" in r.stdout
-    r = cli(["nodes", "--label-sets", "--json"], plugin_env)
+    r = cli_inproc(["nodes", "--label-sets", "--json"])
     sets = json.loads(r.stdout)
     assert sets["landscape"]["names"][0] == "sky" and len(sets["celebamask11"]["names"]) == 11
 
 
-def test_viz_png_svg_dot_with_log_overlay(tmp_path, plugin_env):
+def test_viz_png_svg_dot_with_log_overlay(tmp_path):
     g = tmp_path / "g.json"
     g.write_text(json.dumps({"nodegraph": 1, "nodes": {
         "c": {"type": "ngtest.Const"}, "s": {"type": "ngtest.Scale", "inputs": {"image": "c.image"}},
         "o": {"type": "io.SaveImage", "params": {"path": "o.png"}, "inputs": {"image": "s.image"}}}}))
     log = tmp_path / "log.jsonl"
-    cli(["run", str(g), "--log", str(log), "--no-cache", "-q"], plugin_env)
+    cli_inproc(["run", str(g), "--log", str(log), "--no-cache", "-q"])
     for ext in ("png", "svg", "dot"):
-        cli(["viz", str(g), "-o", str(tmp_path / f"v.{ext}"), "--log", str(log)], plugin_env)
+        cli_inproc(["viz", str(g), "-o", str(tmp_path / f"v.{ext}"), "--log", str(log)])
     dot = (tmp_path / "v.dot").read_text()
     assert '"c" -> "s"' in dot and "Image[3ch, 0..1]" in dot and "s" in dot
     svg = (tmp_path / "v.svg").read_text()
@@ -58,18 +85,18 @@ def test_viz_png_svg_dot_with_log_overlay(tmp_path, plugin_env):
     from PIL import Image
 
     assert Image.open(tmp_path / "v.png").size[0] > 300
-    r = cli(["viz", str(g), "-o", str(tmp_path / "v.gif")], plugin_env, check=False)
+    r = cli_inproc(["viz", str(g), "-o", str(tmp_path / "v.gif")], check=False)
     assert r.returncode == 1 and "unsupported" in r.stderr
 
 
-def test_cache_info_and_clear(tmp_path, plugin_env):
+def test_cache_info_and_clear(tmp_path):
     g = tmp_path / "g.json"
     g.write_text(json.dumps({"nodegraph": 1, "nodes": {"c": {"type": "ngtest.Const"}}}))
     cdir = tmp_path / "cache"
-    cli(["run", str(g), "--cache-dir", str(cdir), "-q"], plugin_env)
-    assert "1 entries" in cli(["cache", "info", "--cache-dir", str(cdir)], plugin_env).stdout
-    cli(["cache", "clear", "--cache-dir", str(cdir)], plugin_env)
-    assert "0 entries" in cli(["cache", "info", "--cache-dir", str(cdir)], plugin_env).stdout
+    cli_inproc(["run", str(g), "--cache-dir", str(cdir), "-q"])
+    assert "1 entries" in cli_inproc(["cache", "info", "--cache-dir", str(cdir)]).stdout
+    cli_inproc(["cache", "clear", "--cache-dir", str(cdir)])
+    assert "0 entries" in cli_inproc(["cache", "info", "--cache-dir", str(cdir)]).stdout
 
 
 def test_bad_override_and_missing_graph(tmp_path, plugin_env):
