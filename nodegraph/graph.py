@@ -152,7 +152,14 @@ class Graph:
         if p.is_absolute():
             return str(p)
         if kind == "output":
-            return str((self.out_dir or self.base_dir) / p)
+            if self.out_dir is None:
+                return str(self.base_dir / p)
+            # --out DIR keeps outputs inside DIR: "../out/x.png" (relative to the graph's
+            # folder) becomes DIR/out/x.png, not a sibling of DIR
+            parts = list(p.parts)
+            while parts and parts[0] in ("..", "."):
+                parts.pop(0)
+            return str(self.out_dir.joinpath(*parts))
         first = self.base_dir / p
         if first.exists():
             return str(first)

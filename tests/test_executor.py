@@ -182,6 +182,16 @@ def test_cli_run_with_set_out_and_log(tmp_path, plugin_env):
     r = subprocess.run(cmd, capture_output=True, text=True, env=plugin_env)
     assert r.returncode == 0, r.stderr
     assert (out / "out" / "b.png").is_file()
+    # a graph writing to ../x.png (beside its folder) still writes inside --out
+    raw2 = json.loads(p.read_text())
+    raw2["nodes"]["save"]["params"]["path"] = "../up.png"
+    g2 = tmp_path / "g2.json"
+    g2.write_text(json.dumps(raw2))
+    from nodegraph.graph import load_graph
+
+    gg = load_graph(g2)
+    gg.out_dir = out
+    assert gg.params_for("save").path == str(out / "up.png")
     events = read_log(log)
     assert {"start", "done"} <= {e["event"] for e in events}
     done = [e for e in events if e["event"] == "done"]
