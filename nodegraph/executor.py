@@ -8,8 +8,10 @@ exactly that node and what lies downstream of it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,6 @@ from .events import EventBus
 from .graph import Graph, GraphError, Problem, parse_link
 from .node import Context, Node, NodeError, path_kind
 from .types import PortType
-from .validate import Validator
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -132,11 +133,7 @@ class Executor:
         a file removed between runs is still reported, by the node that reads it."""
         key = tuple(outputs) if outputs else None
         if key not in self._plans:
-            v = Validator(self.graph)
-            problems = v.run(outputs)
-            if problems:
-                raise GraphError(problems, self.graph.source)
-            self.ports = v.ports
+            self.ports = self.graph.check(outputs)
             self._plans[key] = self.plan(outputs)
         return self._plans[key]
 
@@ -235,16 +232,14 @@ class Executor:
         return "; ".join(reasons) or "cache entry evicted or missing"
 
 
-_STATM: list[int] = []
+@functools.cache
+def _statm_fd() -> int:
+    return os.open("/proc/self/statm", os.O_RDONLY)
 
 
 def _rss_bytes() -> int:
     """Current resident set size (Linux /proc/self/statm, read with pread on a kept fd); 0 elsewhere."""
-    import os
-
     try:
-        if not _STATM:
-            _STATM.append(os.open("/proc/self/statm", os.O_RDONLY))
-        return int(os.pread(_STATM[0], 128, 0).split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        return int(os.pread(_statm_fd(), 128, 0).split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0

@@ -231,10 +231,16 @@ class Graph:
 
         return Validator(self).run(outputs)
 
-    def check(self, outputs: list[str] | None = None) -> None:
-        problems = self.validate(outputs)
+    def check(self, outputs: list[str] | None = None) -> dict[str, tuple[dict[str, PortType], dict[str, PortType]]]:
+        """Validate; raise GraphError naming every problem, else return the resolved port types
+        (one validation pass for both)."""
+        from .validate import Validator
+
+        v = Validator(self)
+        problems = v.run(outputs)
         if problems:
             raise GraphError(problems, self.source)
+        return v.ports
 
     def port_types(self) -> dict[str, tuple[dict[str, PortType], dict[str, PortType]]]:
         """(inputs, outputs) port types per node, as resolved by validation."""
@@ -252,7 +258,7 @@ def _switch_type(node: dict[str, Any], nid: str, new_type: str) -> list[str]:
     old_type, node["type"] = node["type"], new_type
     try:
         fields = registry.get(new_type).Params.model_fields
-    except Exception:  # unknown type: validation names it with the known types
+    except KeyError:  # unknown type: validation names it with the known types
         return []
     dropped = sorted(k for k in node["params"] if k not in fields)
     node["params"] = {k: v for k, v in node["params"].items() if k in fields}
@@ -264,17 +270,15 @@ def _switch_type(node: dict[str, Any], nid: str, new_type: str) -> list[str]:
 
 
 def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``a.b.c`` in nested dicts; an existing key that itself holds dots (a loss name such as
-    ``g_gan.loss``) is matched whole, longest first."""
+    """Set ``a.b.c`` in nested dicts; at each level an existing key that holds the whole rest of
+    the path, dots included (a loss name such as ``g_gan.loss``), is set as one key."""
     parts = key.split(".")
     while len(parts) > 1:
-        for n in range(len(parts), 1, -1):
-            joined = ".".join(parts[:n])
-            if joined in d and n == len(parts):
-                d[joined] = value
-                return
-        head = parts.pop(0)
-        d = d.setdefault(head, {})
+        rest = ".".join(parts)
+        if rest in d:
+            d[rest] = value
+            return
+        d = d.setdefault(parts.pop(0), {})
     d[parts[0]] = value
 
 

@@ -71,12 +71,11 @@ class Trainer:
                  resume: bool = False, log: str | Path | None = None, device: str | None = None,
                  export: bool = True, debug: bool = False, command: str | None = None,
                  progress: bool = True) -> None:
-        graph.check()
+        self.ports = graph.check()
         self.graph = graph
         self.spec: TrainSpec = parse_train(graph)
         if steps is not None:
             self.spec.steps = steps
-        self.ports = graph.port_types()
         check_train(graph, self.spec, self.ports)
         self.dist, self.device = init_dist(_pick_device(device))
         self.run_dir = Path(run_dir) if run_dir else Path("runs") / graph.name
