@@ -88,22 +88,33 @@ def load(ref: str, base_dir: Path | None = None, device: str | torch.device = "c
     return load_file(str(path), device=str(device))
 
 
+def state_dict_mismatch(have: dict[str, torch.Tensor], want: dict[str, Any],
+                        extra_ok: bool = False) -> list[str]:
+    """Why the tensors ``have`` do not fit ``want`` (a state_dict, or key -> shape): message
+    parts naming missing keys, unexpected keys (unless ``extra_ok``) and shape mismatches, a few
+    of each; empty when they fit."""
+    def shape(v: Any) -> tuple[int, ...]:
+        return tuple(v.shape) if hasattr(v, "shape") else tuple(v)
+
+    missing = [k for k in want if k not in have]
+    unexpected = [] if extra_ok else [k for k in have if k not in want]
+    wrong = [f"{k}: file {shape(have[k])} vs expected {shape(want[k])}"
+             for k in want if k in have and shape(have[k]) != shape(want[k])]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+    if wrong:
+        parts.append(f"shape mismatches: {'; '.join(wrong[:3])}")
+    return parts
+
+
 def load_into(module: torch.nn.Module, ref: str, base_dir: Path | None = None, strict: bool = True) -> None:
     """Load a weights reference into ``module`` with a readable error on key mismatch."""
     sd = load(ref, base_dir)
-    own = module.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    shape = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-             for k in own if k in sd and sd[k].shape != own[k].shape]
-    if strict and (missing or unexpected or shape):
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
-        if shape:
-            parts.append(f"shape mismatches: {'; '.join(shape[:3])}")
+    parts = state_dict_mismatch(sd, module.state_dict()) if strict else []
+    if parts:
         raise WeightsError(f"weights {ref!r} do not fit {type(module).__name__}: " + ", ".join(parts)
                            + " — were they made for other params (ngf, preset, size)?")
     module.load_state_dict(sd, strict=strict)

@@ -79,14 +79,10 @@ def load_part(module: torch.nn.Module, ref: str, prefix: str, base_dir: Any = No
     tagged = {k[len(prefix) + 1:]: v for k, v in sd.items() if k.startswith(prefix + ".")}
     sd = tagged or sd
     own = module.state_dict()
-    missing = [k for k in own if k not in sd]
-    shape = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-             for k in own if k in sd and sd[k].shape != own[k].shape]
-    if missing or shape:
-        why = f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})" if missing else ""
-        why += ("; " if why else "") + "; ".join(shape[:3])
-        raise W.WeightsError(f"weights {ref!r} do not fit {type(module).__name__} ({why}) — set preset / "
-                             "size / variant / mask_encoder to the values the weights were trained with")
+    parts = W.state_dict_mismatch(sd, own, extra_ok=True)
+    if parts:
+        raise W.WeightsError(f"weights {ref!r} do not fit {type(module).__name__} ({', '.join(parts)}) — set "
+                             "preset / size / variant / mask_encoder to the values the weights were trained with")
     module.load_state_dict({k: sd[k] for k in own})
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from nodegraph.weights import save_atomic
+from nodegraph.weights import save_atomic, state_dict_mismatch
 from nodes.faceparse_net import BiSeNet
 
 
@@ -36,17 +36,9 @@ def convert(src: str, dst: str, **options: object) -> Path:
         raise ValueError(f"the bisenet converter takes no options (got {', '.join(options)})")
     sd = _unwrap(torch.load(src, map_location="cpu", weights_only=True))
     own = BiSeNet(19).state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    shapes = [f"{k}: {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own
-              if k in sd and sd[k].shape != own[k].shape]
-    if missing or shapes:
-        raise ValueError(
-            f"{src} is not a face-parsing.PyTorch BiSeNet checkpoint: "
-            f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])}); "
-            f"shape mismatches: {'; '.join(shapes[:3]) or 'none'}")
-    if unexpected:
-        raise ValueError(f"{src} has keys BiSeNet does not know: {', '.join(unexpected[:5])}")
+    parts = state_dict_mismatch(sd, own)
+    if parts:
+        raise ValueError(f"{src} is not a face-parsing.PyTorch BiSeNet checkpoint: " + ", ".join(parts))
     state = {k: sd[k].to(own[k].dtype).contiguous() for k in own}
     save_atomic(state, Path(dst), metadata={"source": Path(src).name, "converter": "bisenet",
                                              "classes": "face-parsing.PyTorch 19"})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from nodegraph.weights import save_atomic
+from nodegraph.weights import save_atomic, state_dict_mismatch
 
 from ..photowct_net import OFFICIAL_WIDTHS, PhotoWCTNet
 
@@ -38,18 +38,8 @@ def read_official(src: str | Path) -> dict[str, torch.Tensor]:
         raise ConversionError(f"{src}: expected a state_dict, got {type(obj).__name__}")
     sd = {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     want = PhotoWCTNet(OFFICIAL_WIDTHS).state_dict()
-    missing = [k for k in want if k not in sd]
-    extra = [k for k in sd if k not in want]
-    bad = [f"{k} {tuple(sd[k].shape)} (expected {tuple(want[k].shape)})"
-           for k in want if k in sd and sd[k].shape != want[k].shape]
-    if missing or extra or bad:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
-        if extra:
-            parts.append(f"{len(extra)} unexpected keys (e.g. {', '.join(extra[:3])})")
-        if bad:
-            parts.append("wrong shapes: " + "; ".join(bad[:3]))
+    parts = state_dict_mismatch(sd, want)
+    if parts:
         raise ConversionError(f"{src} is not FastPhotoStyle's photo_wct.pth layout: " + ", ".join(parts))
     return {k: sd[k].to(torch.float32).contiguous() for k in want}
 

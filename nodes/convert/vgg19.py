@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from nodegraph.weights import save_atomic
+from nodegraph.weights import save_atomic, state_dict_mismatch
 
 from ..vgg import conv_keys
 
@@ -35,12 +35,9 @@ def convert(src: str, dst: str, **options: object) -> str:
         raise ConversionError(f"{src}: expected a state_dict, got {type(obj).__name__}")
     sd = {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     want = conv_keys()
-    missing = [k for k in want if k not in sd]
-    bad = [f"{k} {tuple(sd[k].shape)} (expected {want[k]})" for k in want if k in sd and tuple(sd[k].shape) != want[k]]
-    if missing or bad:
-        why = (f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})" if missing else
-               "wrong shapes: " + "; ".join(bad[:3]))
-        raise ConversionError(f"{src} is not torchvision's VGG19 layout: {why}")
+    parts = state_dict_mismatch(sd, want, extra_ok=True)  # torchvision's file also holds conv5_2.. and the classifier
+    if parts:
+        raise ConversionError(f"{src} is not torchvision's VGG19 layout: " + ", ".join(parts))
     out = {k: sd[k].to(torch.float32).contiguous() for k in want}
     save_atomic(out, Path(dst), metadata={"node_type": "loss.VGG19", "source": Path(src).name,
                                           "converter": "nodes.convert.vgg19"})
