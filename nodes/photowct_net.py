@@ -81,6 +81,13 @@ class VGGEncoder(nn.Module):
 
         With ``all_levels`` the features are instead ``[relu{level}_1, ..., relu1_1]``.
         """
+        h, feats, pools = self.encode_levels(x)
+        if all_levels:
+            return feats[::-1]
+        return h, pools
+
+    def encode_levels(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], Pools]:
+        """One pass: the last activation, every relu{k}_1 (shallow first) and the pool switches."""
         h = self.conv0(x)
         pools: Pools = []
         feats: list[torch.Tensor] = []
@@ -93,9 +100,7 @@ class VGGEncoder(nn.Module):
                 h = F.relu(getattr(self, name)(h))
                 if name.endswith("_1"):
                     feats.append(h)
-        if all_levels:
-            return feats[::-1]
-        return h, pools
+        return h, feats, pools
 
 
 class VGGDecoder(nn.Module):

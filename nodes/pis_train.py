@@ -63,17 +63,7 @@ def level_losses(enc: VGGEncoder, decoders: list[VGGDecoder], x: torch.Tensor,
                  feat_weight: float) -> tuple[torch.Tensor, list[float]]:
     """Sum over levels of pixel MSE + feat_weight * relative feature MSE; per-level pixel MSEs."""
     # One pass of the level-4 encoder gives every level's feature and pool switches.
-    h = enc.conv0(x)
-    feats, pools = [], []
-    for name, _, _ in enc.plan:
-        if name.startswith("pool"):
-            size = h.shape
-            h, idx = F.max_pool2d(h, 2, 2, return_indices=True)
-            pools.append((idx, size))
-        else:
-            h = F.relu(getattr(enc, name)(h))
-            if name.endswith("_1"):
-                feats.append(h)
+    _, feats, pools = enc.encode_levels(x)
     total = x.new_zeros(())
     pix = []
     for k, dec in enumerate(decoders, start=1):
