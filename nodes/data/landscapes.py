@@ -267,9 +267,14 @@ def render(lab: torch.Tensor, info: dict[str, Any], gen: torch.Generator) -> tup
     return img.clamp(0, 1), {"time": tod, "season": season}
 
 
+def item_generator(seed: int, index: int) -> torch.Generator:
+    """The generator that draws item ``index`` of the set ``seed`` (layout, then rendering)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + index) & 0x7FFF_FFFF_FFFF)
+
+
 def make_landscape(index: int, seed: int = 0, size: int = 128) -> dict[str, torch.Tensor]:
     """Item ``index``: {"labels": H x W int64, "image": 3 x H x W float in [0, 1]}."""
-    gen = torch.Generator().manual_seed((seed * 1_000_003 + index) & 0x7FFF_FFFF_FFFF)
+    gen = item_generator(seed, index)
     lab, info = make_layout(gen, size)
     img, _ = render(lab, info, gen)
     return {"labels": lab, "image": img}
@@ -314,7 +319,7 @@ def colorize(labels: torch.Tensor) -> np.ndarray:
 
 def write_example_label_map(path: str | Path, index: int, seed: int = 1, size: int = 256) -> Path:
     """Write layout ``index`` of ``seed`` as a palette PNG a user can repaint in any editor."""
-    gen = torch.Generator().manual_seed((seed * 1_000_003 + index) & 0x7FFF_FFFF_FFFF)
+    gen = item_generator(seed, index)
     lab, _ = make_layout(gen, size)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -328,7 +333,7 @@ def write_example_render(path: str | Path, time: str, seed: int = 5, size: int =
     if time not in TIMES:
         raise ValueError(f"time must be one of {', '.join(TIMES)}, got {time!r}")
     for index in range(500):
-        gen = torch.Generator().manual_seed((seed * 1_000_003 + index) & 0x7FFF_FFFF_FFFF)
+        gen = item_generator(seed, index)
         lab, info = make_layout(gen, size)
         img, meta = render(lab, info, gen)
         if meta["time"] == time and nth > 0:
@@ -346,7 +351,7 @@ def class_histogram(length: int = 200, seed: int = 0, size: int = 64) -> torch.T
     """Fraction of pixels per class over ``length`` items (a dataset sanity figure)."""
     counts = torch.zeros(len(LANDSCAPE), dtype=torch.float64)
     for i in range(length):
-        gen = torch.Generator().manual_seed((seed * 1_000_003 + i) & 0x7FFF_FFFF_FFFF)
+        gen = item_generator(seed, i)
         lab, _ = make_layout(gen, size)
         counts += torch.bincount(lab.flatten(), minlength=len(LANDSCAPE)).double()
     return counts / counts.sum()
