@@ -1,0 +1,101 @@
+"""Building StyleGAN2 networks from a config and (optionally) a safetensors file.
+
+A generator file holds the rosinality ``Generator`` state_dict (identity key map) plus, when
+known, ``latent_avg`` (1-D, D values: the truncation centre w_avg). Its metadata key ``config``
+is ``StyleGANConfig.to_json()`` (written by ``nodegraph convert stylegan2`` and our export);
+without it the config is read from the tensor shapes (``infer_config``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+
+from nodegraph import weights as weights_mod
+
+from .discriminator import Discriminator
+from .net import NOISE_PREFIX, Generator, StyleGANConfig, infer_config
+
+LATENT_AVG = "latent_avg"
+"""Key of w_avg in a generator file (rosinality ``convert_weight.py`` name)."""
+
+CONFIG_FIELDS = ("size", "style_dim", "n_mlp", "channel_multiplier", "channel_max")
+
+
+def stored_config(ref: str, base_dir: Path | None = None) -> dict[str, Any]:
+    """Config fields recorded for a weights reference: the manifest entry's ``config`` (with the
+    exporting node's ``params`` unnested), overridden by the file's metadata ``config``."""
+    found: dict[str, Any] = {}
+    for d in weights_mod.weights_dirs():
+        entry = weights_mod.read_manifest(d).get(ref)
+        if entry and isinstance(entry.get("config"), dict):
+            conf = dict(entry["config"])
+            params = conf.pop("params", None)
+            if isinstance(params, dict):
+                conf = {**{k: v for k, v in params.items() if v is not None}, **conf}
+            found.update(conf)
+            break
+    with safe_open(str(weights_mod.resolve(ref, base_dir)), "pt") as f:
+        meta = f.metadata() or {}
+    try:
+        found.update(json.loads(meta.get("config", "{}")))
+    except json.JSONDecodeError:
+        pass
+    return {k: found[k] for k in (*CONFIG_FIELDS, "lr_mlp") if k in found}
+
+
+def resolve_config(asked: dict[str, Any], stored: dict[str, Any]) -> StyleGANConfig:
+    """Official defaults <- the weights' config <- ``asked`` (explicitly set params). Raises
+    ValueError naming the first field where an explicit param contradicts the weights."""
+    for k, v in asked.items():
+        if k in stored and stored[k] != v:
+            raise ValueError(f"params.{k} = {v!r} but the weights were made with {k} = {stored[k]!r}; "
+                             "leave it unset to follow the weights")
+    merged = {**stored, **asked}
+    if "size" not in merged:
+        raise ValueError("params.size is needed when there are no weights (or the weights carry no config)")
+    return replace(StyleGANConfig(int(merged["size"])), **{k: v for k, v in merged.items() if k != "size"})
+
+
+def split_generator_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """(generator state_dict, w_avg or None) from a generator file's tensors."""
+    state = dict(state)
+    w_avg = state.pop(LATENT_AVG, None)
+    return state, w_avg
+
+
+def load_generator(state: dict[str, torch.Tensor], cfg: StyleGANConfig | None = None,
+                   noise_seed: int = 0) -> tuple[Generator, list[str]]:
+    """A Generator with ``state`` loaded strictly, and notes. Missing ``noises.*`` buffers (pre
+    Jan 2020 checkpoints) are allowed and drawn from ``noise_seed``; any other missing,
+    unexpected or mis-shaped key raises ValueError listing them."""
+    cfg = cfg or infer_config(state)
+    net = Generator(cfg)
+    want = net.state_dict()
+    missing_noise = [k for k in want if k.startswith(NOISE_PREFIX) and k not in state]
+    full = dict(state)
+    gen = torch.Generator().manual_seed(noise_seed)
+    for k in missing_noise:
+        full[k] = torch.randn(want[k].shape, generator=gen)
+    parts = weights_mod.state_dict_mismatch(full, want)
+    if parts:
+        raise ValueError(f"the weights do not fit a StyleGAN2 generator with {cfg}: " + "; ".join(parts))
+    net.load_state_dict(full)
+    notes = [f"{len(missing_noise)} noise buffers missing (old checkpoint): drawn from seed {noise_seed}"] \
+        if missing_noise else []
+    return net, notes
+
+
+def load_discriminator(state: dict[str, torch.Tensor], cfg: StyleGANConfig) -> Discriminator:
+    """A Discriminator with ``state`` loaded strictly (ValueError listing the mismatches)."""
+    net = Discriminator(cfg)
+    parts = weights_mod.state_dict_mismatch(state, net.state_dict())
+    if parts:
+        raise ValueError(f"the weights do not fit a StyleGAN2 discriminator with {cfg}: " + "; ".join(parts))
+    net.load_state_dict(state)
+    return net
