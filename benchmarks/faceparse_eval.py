@@ -11,9 +11,9 @@ import time
 
 import torch
 
+from nodes.common.labelsets import CELEBAMASK11
 from nodes.data.portraits import ProceduralPortraits
-from nodes.faceparse import load_unet_parser
-from nodes.labelsets import CELEBAMASK11
+from nodes.face.nodes import load_unet_parser
 
 
 def main() -> None:

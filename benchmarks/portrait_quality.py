@@ -26,12 +26,12 @@ from pathlib import Path
 import torch
 
 from nodegraph import weights as W
+from nodes.common.metrics import PSNR, SSIM
 from nodes.data.portraits import ProceduralPortraits
-from nodes.metrics import PSNR, SSIM
-from nodes.portrait import LocalEmbedding as _LE
-from nodes.portrait import config_of, load_part
-from nodes.portrait_model import Batch, MaskGuidedFramework
-from nodes.portrait_net import PARTS
+from nodes.portrait.model import Batch, MaskGuidedFramework
+from nodes.portrait.net import PARTS
+from nodes.portrait.nodes import LocalEmbedding as _LE
+from nodes.portrait.nodes import config_of, load_part
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = {"local": "mask_guided_local", "mask_encoder": "mask_guided_mask_encoder",
@@ -60,7 +60,7 @@ def region_mean(image: torch.Tensor, labels: torch.Tensor, ids: tuple[int, ...])
 
 def load_parser() -> torch.nn.Module | None:
     try:
-        from nodes.faceparse import load_unet_parser
+        from nodes.face.nodes import load_unet_parser
 
         return load_unet_parser()
     except Exception as e:  # the parser is optional for this benchmark

@@ -56,7 +56,7 @@ def alternative(method: str, stylised, content, rtol: float = 1e-3, maxiter: int
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-    from nodes.smoothing import smoothing_system
+    from nodes.pis.smoothing import smoothing_system
 
     t = time.perf_counter()
     B, d, alpha = smoothing_system(content, 1e-4, 1e-7, 1)
@@ -95,7 +95,7 @@ def child(method: str, size: int, name: str, save: str | None) -> dict:
     import scipy.sparse.linalg  # noqa: F401
     import threadpoolctl  # noqa: F401
 
-    from nodes.smoothing import closed_form_smooth, guided_filter
+    from nodes.pis.smoothing import closed_form_smooth, guided_filter
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     content, stylised = make_inputs(name, size)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from spade_reference import RefGenerator, ref_semantics, voronoi  # noqa: E402
 
-from nodes.spade_net import PRESETS, build_generator  # noqa: E402
+from nodes.spade.net import PRESETS, build_generator  # noqa: E402
 
 
 def best_of(fn, reps: int) -> float:

@@ -24,9 +24,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from nodes.common.labelsets import LANDSCAPE  # noqa: E402
 from nodes.data.landscapes import make_landscape  # noqa: E402
-from nodes.labelsets import LANDSCAPE  # noqa: E402
-from nodes.spade import Generator  # noqa: E402
+from nodes.spade.nodes import Generator  # noqa: E402
 
 
 def features(img: torch.Tensor) -> np.ndarray:

@@ -25,9 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from nodes.common.labelsets import LANDSCAPE  # noqa: E402
 from nodes.data.landscapes import make_landscape  # noqa: E402
-from nodes.labelsets import LANDSCAPE  # noqa: E402
-from nodes.spade import Generator, StyleEncoder  # noqa: E402
+from nodes.spade.nodes import Generator, StyleEncoder  # noqa: E402
 
 
 def quiet(node):

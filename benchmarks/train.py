@@ -17,9 +17,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-import nodes.losses  # noqa: F401
-import nodes.metrics  # noqa: F401
-import nodes.toy as toy
+import nodes.common.losses  # noqa: F401
+import nodes.common.metrics  # noqa: F401
+import nodes.common.toy as toy
 from nodegraph.graph import load_graph
 from nodegraph.train import Trainer
 

@@ -137,7 +137,7 @@ def validate(graph: str, sets: tuple[str, ...], debug: bool) -> None:
         click.echo(f"note: {note}", err=True)
     ports = g.check()
     if g.spec.train is not None:
-        from .train_spec import check_train, parse_train
+        from .train.spec import check_train, parse_train
 
         check_train(g, parse_train(g), ports)
     click.echo(f"{graph}: ok ({len(g.spec.nodes)} nodes)")

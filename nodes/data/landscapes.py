@@ -25,8 +25,7 @@ from pydantic import Field
 from nodegraph.node import DatasetNode, Params
 from nodegraph.registry import register
 from nodegraph.types import Image, LabelMap
-
-from ..labelsets import LANDSCAPE
+from nodes.common.labelsets import LANDSCAPE
 
 SKY, CLOUD, MOUNTAIN, ROCK, SNOW, WATER, SAND, GRASS, TREE, DIRT = range(10)
 

@@ -2,7 +2,7 @@
 plus procedural images (smooth colour fields, gradients, soft shapes, textures).
 
 ``data.Photos`` serves random square crops, deterministic by ``seed`` (item i always draws from
-``np.random.default_rng([seed, i])``), for training PhotoWCT decoders (``nodes.pis_train``) and
+``np.random.default_rng([seed, i])``), for training PhotoWCT decoders (``nodes.pis.train``) and
 anything else that wants natural-ish RGB images without a download.
 """
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-import nodes.labelsets  # noqa: F401  (registers celebamask11)
+import nodes.common.labelsets  # noqa: F401  (registers celebamask11)
 from nodegraph.node import DatasetNode, InputDir, NodeError, Params
 from nodegraph.registry import register
 from nodegraph.types import Image, LabelMap, Tensor

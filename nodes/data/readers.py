@@ -26,8 +26,7 @@ from pydantic import Field
 from nodegraph.node import DatasetNode, InputDir, Params
 from nodegraph.registry import register
 from nodegraph.types import Image, LabelMap, Tensor
-
-from .. import labelsets  # noqa: F401  (registers ade20k / coco)
+from nodes.common import labelsets  # noqa: F401  (registers ade20k / coco)
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png")
 
