@@ -37,33 +37,12 @@ import torch
 
 from nodegraph.weights import save_atomic
 
+from ..common.convert import ConversionError, read_checkpoint, strip_module
 from .load import LATENT_AVG, load_discriminator, load_generator
 from .net import StyleGANConfig, infer_config
 
 SAFE_GLOBALS: list[Any] = [argparse.Namespace]
 """Classes a checkpoint may contain besides tensors and plain containers (train.py ``args``)."""
-
-
-class ConversionError(ValueError):
-    """The checkpoint is not a StyleGAN2 checkpoint we can read (the message says why)."""
-
-
-def read_checkpoint(src: str) -> dict[str, Any]:
-    """The checkpoint's top-level dict, loaded with ``weights_only=True`` + ``SAFE_GLOBALS``."""
-    try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
-            raw = torch.load(src, map_location="cpu", weights_only=True)
-    except Exception as e:  # the unpickler names the forbidden global
-        raise ConversionError(f"{src}: cannot be read safely ({type(e).__name__}: {str(e).splitlines()[0]})") from None
-    if not isinstance(raw, dict):
-        raise ConversionError(f"{src}: expected a dict checkpoint, got {type(raw).__name__}")
-    return raw
-
-
-def strip_module(state: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """Tensors of a state_dict with a leading ``module.`` (DataParallel) removed."""
-    return {(k[len("module."):] if k.startswith("module.") else k): v
-            for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
 def pick(raw: dict[str, Any], which: str) -> tuple[dict[str, torch.Tensor], str]:
@@ -123,7 +102,9 @@ def convert(src: str, dst: str, which: str = "g_ema", noise_seed: int = 0, lr_ml
                         "(known: which, noise_seed, lr_mlp)")
     if which not in ("g_ema", "g", "d"):
         raise ConversionError(f"which must be g_ema, g or d, got {which!r}")
-    raw = read_checkpoint(src)
+    raw = read_checkpoint(src, safe_globals=SAFE_GLOBALS)
+    if not isinstance(raw, dict):
+        raise ConversionError(f"{src}: expected a dict checkpoint, got {type(raw).__name__}")
     state, layout = pick(raw, which)
     notes: list[str] = []
     try:
