@@ -15,25 +15,14 @@ import torch
 
 from nodegraph.weights import save_atomic, state_dict_mismatch
 
+from .convert import ConversionError, read_state_dict
 from .vgg import conv_keys
-
-
-class ConversionError(ValueError):
-    pass
 
 
 def convert(src: str, dst: str, **options: object) -> str:
     if options:
         raise ConversionError(f"vgg19 takes no options, got {', '.join(options)}")
-    try:
-        obj = torch.load(str(src), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ConversionError(f"{src}: file not found") from None
-    except Exception as e:
-        raise ConversionError(f"{src}: not a plain PyTorch state_dict ({type(e).__name__}: {e})") from None
-    if not isinstance(obj, dict):
-        raise ConversionError(f"{src}: expected a state_dict, got {type(obj).__name__}")
-    sd = {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    sd = read_state_dict(src)
     want = conv_keys()
     parts = state_dict_mismatch(sd, want, extra_ok=True)  # torchvision's file also holds conv5_2.. and the classifier
     if parts:

@@ -16,27 +16,16 @@ from pathlib import Path
 import torch
 
 from nodegraph.weights import save_atomic, state_dict_mismatch
+from nodes.common.convert import ConversionError, read_state_dict
 
 from .photowct import OFFICIAL_WIDTHS, PhotoWCTNet
 
-
-class ConversionError(ValueError):
-    pass
+__all__ = ["ConversionError", "convert", "read_official"]
 
 
 def read_official(src: str | Path) -> dict[str, torch.Tensor]:
     """The official state_dict, checked against the PhotoWCT layout (names and shapes)."""
-    try:
-        obj = torch.load(str(src), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ConversionError(f"{src}: file not found") from None
-    except Exception as e:  # weights_only refuses anything that is not plain tensors/containers
-        raise ConversionError(f"{src}: not a plain PyTorch state_dict ({type(e).__name__}: {e})") from None
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict):
-        raise ConversionError(f"{src}: expected a state_dict, got {type(obj).__name__}")
-    sd = {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    sd = read_state_dict(src)
     want = PhotoWCTNet(OFFICIAL_WIDTHS).state_dict()
     parts = state_dict_mismatch(sd, want)
     if parts:

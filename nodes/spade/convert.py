@@ -21,9 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from nodegraph.weights import save_atomic
+from nodes.common.convert import read_state_dict
 
 from .net import PRESETS, build_generator, clean_generator_state
 
@@ -52,12 +51,8 @@ def convert(src: str, dst: str, preset: str = "ade20k", num_upsampling_layers: s
     if aspect_ratio:
         base = replace(base, aspect_ratio=float(aspect_ratio))
 
-    raw = torch.load(src, map_location="cpu", weights_only=True)
-    if isinstance(raw, dict) and "state_dict" in raw and isinstance(raw["state_dict"], dict):
-        raw = raw["state_dict"]
-    if not isinstance(raw, dict):
-        raise ValueError(f"{src}: expected a state_dict, got {type(raw).__name__}")
-    n_keys = sum(isinstance(v, torch.Tensor) for v in raw.values())
+    raw = read_state_dict(src)
+    n_keys = len(raw)
     net = build_generator(raw, base)  # infers ngf/VAE/most and checks every key fits
     state = clean_generator_state(raw)
     cfg = net.cfg
