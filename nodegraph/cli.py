@@ -92,12 +92,28 @@ def main() -> None:
 @click.option("--cache-ram", default="2GB", show_default=True, help="RAM cache bound in bytes (e.g. 512MB)")
 @click.option("--no-cache", is_flag=True, help="compute everything, store nothing")
 @click.option("--quiet", "-q", is_flag=True, help="no per-node status lines")
+@click.option("--over", multiple=True, metavar="NODE.PARAM=SOURCE",
+              help="run once per item: SOURCE is a folder, a glob, a .txt/.csv list or a JSON list; "
+                   "several --over zip (see docs/engine.md, Many inputs)")
+@click.option("--product", is_flag=True, help="cross product of the --over sources instead of zip")
+@click.option("--name", "pattern", metavar="PATTERN", help="per-item output names: {stem} {index} {name} {node} "
+              "{p[node.param]} (default {name}/{stem}: out/x.png -> out/x/<stem>.png)")
+@click.option("--batch", default=1, show_default=True, help="items per call where the nodes allow")
+@click.option("--keep-going", is_flag=True, help="record a failing item in the index and go on")
+@click.option("--index", "index_path", type=click.Path(dir_okay=False), help="results index (JSONL)")
+@click.option("--no-resume", is_flag=True, help="recompute items the index records as done")
+@click.option("--no-sweep", is_flag=True, help="ignore the graph's sweep section")
+@click.option("--lock", "lock_path", type=click.Path(dir_okay=False), help="where to write the run lock")
+@click.option("--no-lock", is_flag=True, help="write no run lock")
 @click.option("--debug", is_flag=True, help="show Python tracebacks")
 @user_errors(exit_code=1)
 def run(graph: str, sets: tuple[str, ...], out_dir: str | None, outputs: tuple[str, ...], log_path: str | None,
-        device: str, cache_dir: str | None, cache_ram: str, no_cache: bool, quiet: bool, debug: bool) -> None:
-    """Run GRAPH (a .json graph file)."""
+        device: str, cache_dir: str | None, cache_ram: str, no_cache: bool, quiet: bool, over: tuple[str, ...],
+        product: bool, pattern: str | None, batch: int, keep_going: bool, index_path: str | None, no_resume: bool,
+        no_sweep: bool, lock_path: str | None, no_lock: bool, debug: bool) -> None:
+    """Run GRAPH (a .json graph file); with --over or a sweep section, once per item."""
     from .executor import Executor
+    from .mapcli import run_many, write_run_lock
 
     g = load_graph(graph).with_overrides(list(sets))
     for note in g.notes:
@@ -106,6 +122,12 @@ def run(graph: str, sets: tuple[str, ...], out_dir: str | None, outputs: tuple[s
         g.out_dir = Path(out_dir).resolve()
     cache = Cache(ram_bytes=parse_bytes(cache_ram) if cache_ram else DEFAULT_RAM_BYTES,
                   disk_dir=Path(cache_dir) if cache_dir else default_cache_dir(), enabled=not no_cache)
+    lock = False if no_lock else lock_path
+    if over or (g.spec.sweep and not no_sweep):
+        run_many(g, over, product=product, sweep=None if no_sweep else g.spec.sweep, pattern=pattern, lock=lock,
+                 outputs=list(outputs) or None, batch=batch, keep_going=keep_going, index=index_path,
+                 resume=not no_resume, device=device, cache=cache, log_path=log_path, quiet=quiet)
+        return
     bus = EventBus()
     sinks: list[Any] = []
     if log_path:
@@ -115,10 +137,13 @@ def run(graph: str, sets: tuple[str, ...], out_dir: str | None, outputs: tuple[s
     for s in sinks:
         bus.add(s)
     try:
-        Executor(g, device=device, cache=cache, events=bus).run(list(outputs) or None)
+        ex = Executor(g, device=device, cache=cache, events=bus)
+        results = ex.run(list(outputs) or None)
     finally:
         for s in sinks:
             s.close()
+    if lock is not False:
+        write_run_lock(g, ex, bus, results, list(outputs) or None, lock)
     end = next((e for e in reversed(bus.history) if e["event"] == "run_end"), None)
     if end and not quiet:
         click.echo(f"finished in {end['seconds']:.2f}s: {end['computed']} computed, {end['cached']} cached",
@@ -140,7 +165,12 @@ def validate(graph: str, sets: tuple[str, ...], debug: bool) -> None:
         from .train.spec import check_train, parse_train
 
         check_train(g, parse_train(g), ports)
-    click.echo(f"{graph}: ok ({len(g.spec.nodes)} nodes)")
+    extra = ""
+    if g.spec.sweep is not None:
+        from .sweep import check_sweep
+
+        extra = f", sweep of {check_sweep(g)} variants"
+    click.echo(f"{graph}: ok ({len(g.spec.nodes)} nodes{extra})")
 
 
 def describe_type(cls: Any) -> dict[str, Any]:
@@ -242,6 +272,21 @@ def convert(kind: str, src: str, dst: str, preset: str | None, options: tuple[st
             kw[k] = v
     result = fn(src, dst, **kw)
     click.echo(f"wrote {dst}" + (f" ({result})" if isinstance(result, str) else ""))
+
+
+@main.command()
+@click.argument("lock", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="where the replay writes (default: a temp folder)")
+@click.option("--device", default=None, help="default: the recorded device")
+@click.option("--debug", is_flag=True)
+@user_errors(exit_code=1)
+def replay(lock: str, out_dir: str | None, device: str | None, debug: bool) -> None:
+    """Re-run what LOCK (a *.lock.json of run, map or train) recorded; per output: bit-identical,
+    or the largest difference and which recorded fact differs now. Exit 1 unless all identical."""
+    from .mapcli import replay_cli
+
+    replay_cli(lock, out_dir, device)
 
 
 @main.group()

@@ -47,6 +47,8 @@ class GraphSpec(BaseModel):
     outputs: list[str] | None = None
     """Nodes (or ``node.port``) to compute by default; None = every sink."""
     train: dict[str, Any] | None = None
+    sweep: dict[str, Any] | None = None
+    """Params to sweep (``nodegraph.sweep``): ``{"node.param": [values], "mode": "product"}``."""
     layout: dict[str, Any] | None = None
 
 
