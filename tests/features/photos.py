@@ -3,6 +3,8 @@ with their ImageNet-1k class indices (0-based, the order of Google's / torchvisi
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import torch
 
@@ -21,8 +23,10 @@ def _photos() -> dict[str, np.ndarray]:
 EXPECTED = {"coffee": {ESPRESSO}, "chelsea": CATS, "china": {PALACE}, "flower": {DAISY}}
 
 
+@cache
 def batch(size: int = 224) -> torch.Tensor:
-    """The four photos, centre square crops resized to ``size``: 4 x 3 x size x size in [0, 1]."""
+    """The four photos, centre square crops resized to ``size``: 4 x 3 x size x size in [0, 1]
+    (cached: do not modify in place)."""
     import torch.nn.functional as F
 
     out = []
