@@ -9,7 +9,10 @@ import sys
 import click
 import torch.distributed as dist
 
+from ..graph import load_graph
+from .export import usage_lines
 from .loop import train
+from .spec import parse_train
 
 
 def _command_line() -> str:
@@ -34,21 +37,42 @@ def _command_line() -> str:
               help="JSONL metrics file (under torchrun write --log-file: torchrun's parser takes --log "
                    "for an abbreviation of its own --log-dir)")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-@click.option("--export/--no-export", default=True, help="write weights/NAME.safetensors at the end")
-@click.option("--debug", is_flag=True, help="check every port every step")
+@click.option("--export/--no-export", default=True,
+              help="write the trained weights at the end (to RUN/export/ unless --weights-dir)")
+@click.option("--weights-dir", type=click.Path(file_okay=False), default=None,
+              help="export into this weights folder instead (e.g. weights/ to ship a default)")
+@click.option("--replace", is_flag=True,
+              help="allow replacing existing entries of --weights-dir (the previous files are kept, renamed)")
+@click.option("--debug", is_flag=True, help="check every port every step; tracebacks on errors")
 def train_cli(graph: str, overrides: tuple[str, ...], steps: int | None, run_dir: str | None, resume: bool,
-              log_path: str | None, device: str | None, export: bool, debug: bool) -> None:
-    """Train the trainable nodes of GRAPH as its `train` section describes."""
+              log_path: str | None, device: str | None, export: bool, weights_dir: str | None, replace: bool,
+              debug: bool) -> None:
+    """Train the trainable nodes of GRAPH as its `train` section describes.
+
+    The weights are exported to RUN/export/NAME.safetensors with a manifest fragment, never into
+    the shipped weights/ unless named with --weights-dir (and --replace to replace an entry)."""
+    from ..cli import user_errors  # imported here: nodegraph.cli imports this module
+
+    user_errors(exit_code=1)(_train)(graph, overrides, steps=steps, run_dir=run_dir, resume=resume,
+                                     log_path=log_path, device=device, export=export, weights_dir=weights_dir,
+                                     replace=replace, debug=debug)
+
+
+def _train(graph: str, overrides: tuple[str, ...], *, steps: int | None, run_dir: str | None, resume: bool,
+           log_path: str | None, device: str | None, export: bool, weights_dir: str | None, replace: bool,
+           debug: bool) -> None:
     try:
         result = train(graph, list(overrides), steps=steps, run_dir=run_dir, resume=resume, log=log_path,
-                       device=device, export=export, debug=debug, command=_command_line())
+                       device=device, export=export, debug=debug, command=_command_line(),
+                       weights_dir=weights_dir, replace=replace)
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
     if result.interrupted:
-        raise click.exceptions.Exit(130)
+        sys.exit(130)  # 128 + SIGINT, as shells report it
     if int(os.environ.get("RANK", "0")) == 0:
         losses = "  ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
         click.echo(f"trained {result.step} steps; {losses}", err=True)
-        for name, path in result.exported.items():
-            click.echo(f"exported {name} -> {path}", err=True)
+        g = load_graph(graph).with_overrides(list(overrides))
+        for line in usage_lines(result.exported, parse_train(g).export):
+            click.echo(line, err=True)

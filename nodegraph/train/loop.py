@@ -27,7 +27,7 @@ from ..node import Context, DatasetNode, Node, NodeError
 from . import ckpt
 from .data import GracefulStop, StreamSampler, derive_seed, init_dist, make_loader, seed_everything
 from .exec import StepGraph
-from .export import export_trained, graph_label
+from .export import check_replace, export_dir, export_trained, graph_label
 from .log import Progress, sample_grid
 from .spec import TrainSpec, check_train, parse_train
 
@@ -70,7 +70,7 @@ class Trainer:
     def __init__(self, graph: Graph, *, steps: int | None = None, run_dir: str | Path | None = None,
                  resume: bool = False, log: str | Path | None = None, device: str | None = None,
                  export: bool = True, debug: bool = False, command: str | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, weights_dir: str | Path | None = None, replace: bool = False) -> None:
         self.ports = graph.check()
         self.graph = graph
         self.spec: TrainSpec = parse_train(graph)
@@ -80,6 +80,11 @@ class Trainer:
         self.dist, self.device = init_dist(_pick_device(device))
         self.run_dir = Path(run_dir) if run_dir else Path("runs") / graph.name
         self.resume, self.do_export, self.debug = resume, export, debug
+        # exports go to RUN/export unless a weights folder is named; replacing needs `replace`,
+        # checked now rather than after hours of training
+        self.export_dir, self.replace = export_dir(self.run_dir, weights_dir, self.spec.export_dir), replace
+        if export and self.spec.export:
+            check_replace(self.export_dir, list(self.spec.export.values()), replace, self.run_dir)
         self.command = command or f"nodegraph.train.train({graph.source!r}, steps={steps}) (Python API)"
         self.bus = EventBus()
         self.bus.keep_history = False
@@ -428,8 +433,7 @@ class Trainer:
                           "params": self.nodes[d].params.model_dump(mode="json")} for d in spec.datasets],
                 "steps": step, "batch_size": getattr(self, "batch_size", None), "seed": spec.seed,
                 "world_size": self.dist.world, "device": str(self.device)}
-        out = export_trained(self.nodes, spec.export,
-                             directory=Path(spec.export_dir) if spec.export_dir else None,
+        out = export_trained(self.nodes, spec.export, directory=self.export_dir, replace=self.replace,
                              provenance=prov, objectives={n: o.updates for n, o in spec.objectives.items()},
                              losses=result.losses, metrics=result.metrics)
         for name, path in out.items():

@@ -152,7 +152,8 @@ class TrainSpec(_Strict):
     sample_count: int = Field(8, ge=1, le=64)
     metrics: list[str] = Field(default_factory=list, description='extra Scalar "node.port" to log')
     export: dict[str, str] = Field(default_factory=dict, description="node id -> weights name")
-    export_dir: str | None = Field(None, description="default: the project's weights/ folder")
+    export_dir: str | None = Field(None, description="a weights folder to export into (default: RUN/export; "
+                                   "--weights-dir overrides; replacing an entry needs --replace)")
 
     @field_validator("dataset")
     @classmethod

@@ -291,9 +291,13 @@ def test_cli_logs_samples_and_export(tmp_path: Path) -> None:
 
     net = ToyGenerator(4, 8)
     net.load_state_dict(load_file(str(wdir / "tiny_cgan_G.safetensors")))
-    # --resume on a finished run exports again without training
+    # --resume on a finished run exports again without training; the named folder already holds the
+    # entry, so that needs --replace (issue 19), and the same bytes keep no "previous" copy
     res = CliRunner().invoke(train_cli, args + ["--resume"], catch_exceptions=False)
+    assert res.exit_code == 1 and "--replace" in res.output
+    res = CliRunner().invoke(train_cli, args + ["--resume", "--replace"], catch_exceptions=False)
     assert res.exit_code == 0 and "exported tiny_cgan_G" in res.output
+    assert sorted(p.name for p in wdir.iterdir()) == ["manifest.json", "tiny_cgan_G.safetensors"]
 
 
 def _sub_env() -> dict[str, str]:
