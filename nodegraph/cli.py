@@ -16,7 +16,7 @@ import click
 from . import registry
 from .cache import DEFAULT_RAM_BYTES, Cache, default_cache_dir
 from .events import EventBus, JsonlSink, RichSink
-from .graph import GraphError, load_graph
+from .graph import GraphError, cli_overrides, load_graph
 from .node import NodeError
 from .weights import WeightsError
 
@@ -115,7 +115,8 @@ def run(graph: str, sets: tuple[str, ...], out_dir: str | None, outputs: tuple[s
     from .executor import Executor
     from .mapcli import run_many, write_run_lock
 
-    g = load_graph(graph).with_overrides(list(sets))
+    g = load_graph(graph)
+    g = g.with_overrides(cli_overrides(g, list(sets)))
     for note in g.notes:
         click.echo(f"note: {note}", err=True)
     if out_dir:
@@ -157,7 +158,8 @@ def run(graph: str, sets: tuple[str, ...], out_dir: str | None, outputs: tuple[s
 @user_errors(exit_code=2)
 def validate(graph: str, sets: tuple[str, ...], debug: bool) -> None:
     """Check GRAPH without running it; prints every problem and exits 2 if there are any."""
-    g = load_graph(graph).with_overrides(list(sets))
+    g = load_graph(graph)
+    g = g.with_overrides(cli_overrides(g, list(sets)))
     for note in g.notes:
         click.echo(f"note: {note}", err=True)
     ports = g.check()
@@ -204,8 +206,12 @@ def nodes(pattern: str | None, as_json: bool, label_sets: bool) -> None:
     if label_sets:
         data = {n: {"names": list(get_label_set(n).names), "palette": [list(c) for c in get_label_set(n).palette]}
                 for n in label_set_names()}
+        def entry(i: int, name: str, pal: list) -> str:  # id=name(r,g,b): what a painter needs
+            return f"{i}={name}" + (f"({','.join(map(str, pal[i]))})" if i < len(pal) else "")
+
         click.echo(json.dumps(data, indent=2) if as_json else "\n".join(
-            f"{n}: " + ", ".join(f"{i}={c}" for i, c in enumerate(v["names"])) for n, v in data.items()))
+            f"{n}: " + ", ".join(entry(i, c, v["palette"]) for i, c in enumerate(v["names"]))
+            for n, v in data.items()))
         return
     chosen = {k: v for k, v in types.items() if not pattern or pattern.lower() in k.lower()}
     if as_json:

@@ -297,6 +297,36 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def cli_overrides(graph: Graph, items: list[str], cwd: Path | None = None) -> dict[str, Any]:
+    """``--set`` items as overrides, relative file paths made absolute against the working directory.
+
+    A path typed on the command line means what it means to the shell (``--set style.path=my.jpg``
+    is ``./my.jpg``), as for every command-line tool; paths written inside the graph file keep
+    resolving against the graph's folder. Applies to params declared ``InputFile``, ``OutputFile``
+    and ``InputDir``, and to ``WeightsRef`` values that are paths (a ``/`` or a ``.safetensors``
+    suffix) rather than manifest names. Raises GraphError for a malformed item.
+    """
+    out = parse_overrides(items)
+    cwd = Path.cwd() if cwd is None else cwd
+    retyped = {k: v for k, v in out.items() if "." not in k and isinstance(v, str)}
+    for key, value in out.items():
+        if not isinstance(value, str) or not value or key.count(".") != 1 or Path(value).expanduser().is_absolute():
+            continue
+        nid, name = key.split(".")
+        if nid not in graph.spec.nodes:
+            continue
+        try:
+            cls = registry.get(retyped.get(nid, graph.spec.nodes[nid].type))
+        except KeyError:
+            continue  # validation names the unknown type
+        field = cls.Params.model_fields.get(name)
+        kind = path_kind(field) if field is not None else None
+        is_path = value.endswith(".safetensors") or "/" in value
+        if kind in ("input", "output", "input_dir") or (kind == "weights" and is_path):
+            out[key] = str(cwd / Path(value).expanduser())
+    return out
+
+
 def parse_link(link: Any) -> tuple[str, str] | None:
     if not isinstance(link, str) or link.count(".") < 1:
         return None

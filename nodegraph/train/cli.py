@@ -9,7 +9,7 @@ import sys
 import click
 import torch.distributed as dist
 
-from ..graph import load_graph
+from ..graph import cli_overrides, load_graph
 from .export import usage_lines
 from .loop import train
 from .spec import parse_train
@@ -61,8 +61,9 @@ def train_cli(graph: str, overrides: tuple[str, ...], steps: int | None, run_dir
 def _train(graph: str, overrides: tuple[str, ...], *, steps: int | None, run_dir: str | None, resume: bool,
            log_path: str | None, device: str | None, export: bool, weights_dir: str | None, replace: bool,
            debug: bool) -> None:
+    sets = cli_overrides(load_graph(graph), list(overrides))  # command-line paths: the working directory's
     try:
-        result = train(graph, list(overrides), steps=steps, run_dir=run_dir, resume=resume, log=log_path,
+        result = train(graph, sets, steps=steps, run_dir=run_dir, resume=resume, log=log_path,
                        device=device, export=export, debug=debug, command=_command_line(),
                        weights_dir=weights_dir, replace=replace)
     finally:
@@ -73,6 +74,6 @@ def _train(graph: str, overrides: tuple[str, ...], *, steps: int | None, run_dir
     if int(os.environ.get("RANK", "0")) == 0:
         losses = "  ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
         click.echo(f"trained {result.step} steps; {losses}", err=True)
-        g = load_graph(graph).with_overrides(list(overrides))
+        g = load_graph(graph).with_overrides(sets)
         for line in usage_lines(result.exported, parse_train(g).export):
             click.echo(line, err=True)

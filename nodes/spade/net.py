@@ -282,7 +282,9 @@ def infer_config(state: dict[str, torch.Tensor], base: SPADEConfig) -> SPADEConf
         cfg = replace(cfg, num_upsampling_layers="most")
     elif cfg.num_upsampling_layers == "most":
         cfg = replace(cfg, num_upsampling_layers="normal")
-    fc = state["fc.weight"]
+    fc = state.get("fc.weight")
+    if fc is None:
+        raise ValueError("not a SPADE generator state_dict: 1 missing key (fc.weight)")
     if fc.dim() == 2:
         cfg = replace(cfg, use_vae=True, z_dim=int(fc.shape[1]))
     else:

@@ -140,6 +140,9 @@ class Generator(Node):
         elif not cfg.use_vae:
             cfg = replace(cfg, crop_size=0)
         self.config = cfg
+        if p.seed and not cfg.use_vae:
+            self.ctx.warn(f"params.seed = {p.seed} changes nothing: these weights are not a VAE model "
+                          "(G starts from the downsampled label map, not from z)")
         training = self.ctx.training
         if state is not None and not training:
             # inference: spectral norm folded once; channels-last convolutions (2.4 s -> 1.4 s for
