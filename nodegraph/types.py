@@ -5,8 +5,8 @@ it can carry the parameters of its contract. ``compatible(upstream)`` answers at
 time whether an edge may connect an output of type ``upstream`` to this input; ``check(value)``
 runs on every value a node produces (cheap: dtype, rank, channels, range on request).
 
-The engine knows no GAN, so label sets are registered by the node library
-(``register_label_set``) and only compared by name here.
+The engine knows no GAN, so label sets and attribute schemas are registered by the node library
+(``register_label_set``, ``register_attribute_schema``) and only compared by name here.
 """
 
 from __future__ import annotations
@@ -59,6 +59,56 @@ def get_label_set(name: str) -> LabelSet:
 
 def label_set_names() -> list[str]:
     return sorted(_LABEL_SETS)
+
+
+@dataclass(frozen=True)
+class AttributeSchema:
+    """A named attribute-vector layout: ``names[i]`` is entry ``i``; ``subsets`` name column sets
+    (e.g. ``shape`` / ``non_shape``) a node may take instead of the whole vector."""
+
+    name: str
+    names: tuple[str, ...]
+    subsets: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def subset(self, name: str | None) -> tuple[int, ...]:
+        """Column indices of subset ``name`` (None or 'all': every column)."""
+        if name in (None, "all"):
+            return tuple(range(len(self.names)))
+        for n, idx in self.subsets:
+            if n == name:
+                return idx
+        known = ", ".join(n for n, _ in self.subsets) or "none"
+        raise KeyError(f"attribute schema {self.name!r} has no subset {name!r} (subsets: {known})")
+
+    def size(self, subset: str | None = None) -> int:
+        return len(self.subset(subset))
+
+
+_ATTRIBUTE_SCHEMAS: dict[str, AttributeSchema] = {}
+
+
+def register_attribute_schema(schema: AttributeSchema) -> AttributeSchema:
+    """Make ``schema`` known by name (idempotent for an identical schema)."""
+    old = _ATTRIBUTE_SCHEMAS.get(schema.name)
+    if old is not None and old != schema:
+        raise ValueError(f"attribute schema {schema.name!r} is already registered differently")
+    _ATTRIBUTE_SCHEMAS[schema.name] = schema
+    return schema
+
+
+def get_attribute_schema(name: str) -> AttributeSchema:
+    try:
+        return _ATTRIBUTE_SCHEMAS[name]
+    except KeyError:
+        known = ", ".join(sorted(_ATTRIBUTE_SCHEMAS)) or "none"
+        raise KeyError(f"unknown attribute schema {name!r} (known: {known})") from None
+
+
+def attribute_schema_names() -> list[str]:
+    return sorted(_ATTRIBUTE_SCHEMAS)
 
 
 @dataclass(frozen=True)
@@ -241,18 +291,27 @@ class Latent(PortType):
 
 @dataclass(frozen=True)
 class Attributes(PortType):
-    """float N x K attribute vectors of a named schema."""
+    """float N x K attribute vectors of a named schema (registered by the node library).
+
+    ``subset`` names a column subset of the schema (None: the whole vector). An input that wants a
+    subset accepts the whole vector (the node picks its columns) or that subset, never another one.
+    """
 
     schema: str | None = None
     size: int | None = None
+    subset: str | None = None
 
     def describe(self) -> str:
-        return f"Attributes[{self.schema or 'any'}]"
+        name = self.schema or "any"
+        return f"Attributes[{name}/{self.subset}]" if self.subset else f"Attributes[{name}]"
 
     def compatible(self, upstream: PortType) -> str | None:
         if isinstance(upstream, Attributes):
             if self.schema and upstream.schema and self.schema != upstream.schema:
                 return f"attribute schema mismatch: {upstream.schema!r} vs {self.schema!r}"
+            if self.subset and upstream.subset and self.subset != upstream.subset:
+                return (f"attribute subset mismatch: a {upstream.subset!r} vector cannot feed an input that wants "
+                        f"{self.subset!r} (wire the full {self.schema or ''} vector or its {self.subset!r} subset)")
             return None
         return super().compatible(upstream)
 
@@ -261,6 +320,12 @@ class Attributes(PortType):
         _rank(t, 2, "Attributes", "N x K")
         if self.size is not None and t.shape[1] != self.size:
             raise PortError(f"Attributes must have {self.size} entries, got {t.shape[1]}")
+        schema = _ATTRIBUTE_SCHEMAS.get(self.schema or "")
+        if schema is not None and self.size is None:
+            ok = {len(schema)} | ({schema.size(self.subset)} if self.subset else set())
+            if t.shape[1] not in ok:
+                raise PortError(f"{self.describe()} must have {' or '.join(map(str, sorted(ok)))} entries, "
+                                f"got {t.shape[1]}")
 
 
 @dataclass(frozen=True)

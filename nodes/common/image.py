@@ -197,3 +197,14 @@ class Grid(Node):
             raise NodeError(f"{self.ctx.node_id}: wire at least one image input", self.ctx.node_id)
         p = self.params
         return {"image": contact_sheet(tiles, p.captions, p.ncol, p.cell, p.title).to(self.device)}
+
+
+@register("image.FromMask")
+class FromMask(Node):
+    """A Mask (N x 1 x H x W in [0, 1]) as a grey Image (N x 3 x H x W), e.g. for ``image.Grid``."""
+
+    inputs = {"mask": Mask()}
+    outputs = {"image": Image()}
+
+    def forward(self, mask: torch.Tensor) -> dict[str, Any]:
+        return {"image": mask.expand(-1, 3, -1, -1).contiguous()}

@@ -1,8 +1,10 @@
-"""io family: read and write images, label maps and tensors (atomic writes)."""
+"""io family: read and write images, label maps, attribute vectors and tensors (atomic writes)."""
 
 from __future__ import annotations
 
+import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,10 +16,21 @@ from safetensors.torch import load_file
 
 from nodegraph.node import InputFile, Node, NodeError, OutputFile, Params
 from nodegraph.registry import register
-from nodegraph.types import Image, LabelMap, PortType, Tensor, get_label_set, label_set_names
+from nodegraph.types import (
+    Attributes,
+    Image,
+    LabelMap,
+    PortType,
+    Tensor,
+    attribute_schema_names,
+    get_attribute_schema,
+    get_label_set,
+    label_set_names,
+)
 from nodegraph.weights import save_atomic
 
 from . import labelsets  # noqa: F401  (registers the label sets the io nodes name)
+from .attrsets import vector_from_json
 from .imageio import ImageFileError, colorize, decode_label_png, open_image, pil_to_tensor, save_png_atomic
 from .imageio import tensor_to_uint8 as to_uint8
 
@@ -211,3 +224,42 @@ class SaveTensor(_Saver):
     def forward(self, tensor: torch.Tensor) -> dict[str, Any]:
         save_atomic({self.params.key: tensor}, Path(self.params.path))
         return {}
+
+
+@register("io.LoadAttributes")
+class LoadAttributes(Node):
+    """Read attribute vectors from a JSON file: one object ``{attribute name: value}`` (a batch of 1)
+    or a list of objects (a batch). Names are the schema's (``cub312``: ``has_bill_shape::cone``); a
+    value is 0/1 or a certainty in [0, 1]; a group may name its values (``"has_wing_color": "red"``
+    or a list). Unnamed attributes are 0. An unknown name is an error listing the near matches.
+    Output: N x K ``Attributes`` of ``schema``."""
+
+    with warnings.catch_warnings():  # the issue names the param 'schema', which pydantic's BaseModel.schema() shadows
+        warnings.simplefilter("ignore", UserWarning)
+
+        class Params(Params):
+            path: InputFile = Field(description="JSON file of attribute names -> 0/1 or certainty")
+            schema: str = Field("cub312", description="attribute schema (see nodes/common/attrsets.py)")
+
+            def model_post_init(self, _ctx: Any) -> None:
+                if self.schema not in attribute_schema_names():
+                    raise ValueError(f"unknown attribute schema {self.schema!r} "
+                                     f"(known: {', '.join(attribute_schema_names())})")
+
+    outputs = {"attributes": Attributes()}
+
+    @classmethod
+    def resolve_ports(cls, params: Any, upstream: dict[str, PortType]) -> tuple[dict, dict]:
+        return {}, {"attributes": Attributes(params.schema)}
+
+    def forward(self) -> dict[str, Any]:
+        try:
+            raw = json.loads(Path(self.params.path).read_text())
+            items = raw if isinstance(raw, list) else [raw]
+            schema = get_attribute_schema(self.params.schema)
+            rows = [vector_from_json(obj, schema, i) for i, obj in enumerate(items)]
+        except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
+            raise _fail(self, "path", f"{self.params.path}: {e}") from None
+        if not rows:
+            raise _fail(self, "path", f"{self.params.path}: an empty list holds no attribute vector")
+        return {"attributes": torch.tensor(rows, dtype=torch.float32, device=self.device)}

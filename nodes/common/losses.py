@@ -63,16 +63,25 @@ class GANLoss(Node):
     ls:    L_D = E[(D(x) - 1)^2] + E[D(G(s))^2],            L_G = E[(D(G(s)) - 1)^2];
     bce:   L_D = E[softplus(-D(x))] + E[softplus(D(G(s)))],  L_G = E[softplus(-D(G(s)))].
     Multi-scale outputs are averaged over scales (as SPADE's GANLoss does).
+
+    Matching-aware D (Reed et al. 2016 GAN-CLS; Zhao's L_{D_cGAN}): with ``wrong`` = D on real data
+    paired with mismatched conditions, L_D = t_r L_real(D(x, a)) + t_w L_fake(D(x, a_hat)) +
+    t_f L_fake(D(G(z, a), a)) with ``terms`` = (t_r, t_w, t_f): the paper's 1/1/1, StackGAN / GAN-CLS
+    1/0.5/0.5. ``terms`` is used only when ``wrong`` is wired.
     """
 
     class Params(Params):
         mode: Literal["hinge", "ls", "bce"] = "hinge"
         role: Literal["g", "d"] = Field("g", description="g: generator loss on fake; d: discriminator loss")
+        terms: tuple[float, float, float] = Field(
+            (1.0, 1.0, 1.0), description="D weights of (real, wrong, fake) when 'wrong' is wired: paper 1/1/1, "
+            "StackGAN 1/0.5/0.5")
 
-    inputs = {"fake": DOut, "real": Any_(optional=True, doc="D output on real data (role d)")}
-    outputs = {"loss": Scalar(), "loss_real": Scalar(), "loss_fake": Scalar()}
+    inputs = {"fake": DOut, "real": Any_(optional=True, doc="D output on real data (role d)"),
+              "wrong": Any_(optional=True, doc="D output on real data with mismatched conditions (role d)")}
+    outputs = {"loss": Scalar(), "loss_real": Scalar(), "loss_fake": Scalar(), "loss_wrong": Scalar(optional=True)}
 
-    def forward(self, fake: Any, real: Any = None) -> dict[str, torch.Tensor]:
+    def forward(self, fake: Any, real: Any = None, wrong: Any = None) -> dict[str, torch.Tensor]:
         fl = logits_per_scale(fake)
         if self.params.role == "g":
             loss = sum(gan_term(x, self.params.mode, "gen") for x in fl) / len(fl)
@@ -84,7 +93,12 @@ class GANLoss(Node):
         rl = logits_per_scale(real)
         lr = sum(gan_term(x, self.params.mode, "real") for x in rl) / len(rl)
         lf = sum(gan_term(x, self.params.mode, "fake") for x in fl) / len(fl)
-        return {"loss": lr + lf, "loss_real": lr, "loss_fake": lf}
+        if wrong is None:
+            return {"loss": lr + lf, "loss_real": lr, "loss_fake": lf}
+        wl = logits_per_scale(wrong)
+        lw = sum(gan_term(x, self.params.mode, "fake") for x in wl) / len(wl)
+        t_r, t_w, t_f = self.params.terms
+        return {"loss": t_r * lr + t_w * lw + t_f * lf, "loss_real": lr, "loss_fake": lf, "loss_wrong": lw}
 
 
 @register("loss.FeatureMatching")

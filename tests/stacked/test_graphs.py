@@ -1,0 +1,71 @@
+"""The stacked graphs and the bad inputs the issue names: an attribute name outside the schema
+(the error lists near matches), a mask of the wrong size, a shape vector on the non-shape port;
+and end-to-end training reaches Stage-I through the soft mask."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nodegraph.executor import Executor
+from nodegraph.graph import graph_from_dict
+from nodegraph.node import NodeError
+from nodegraph.weights import PROJECT_ROOT
+from nodes.common.io import LoadAttributes
+
+GRAPHS = PROJECT_ROOT / "graphs"
+
+
+def test_load_attributes_names_groups_and_certainty(tmp_path: Path) -> None:
+    f = tmp_path / "b.json"
+    f.write_text(json.dumps([{"has_bill_shape::cone": 1, "has_wing_color": ["black", "white"]},
+                             {"has_size::small_(5_-_9_in)": 0.75}]))
+    a = LoadAttributes({"path": str(f)})()["attributes"]
+    assert a.shape == (2, 312)
+    assert a[0, 7] == 1 and a[0, 9 + 11] == 1 and a[0, 9 + 12] == 1 and float(a[0].sum()) == 3
+    assert float(a[1, 218]) == 0.75
+
+
+def test_unknown_attribute_lists_near_matches(tmp_path: Path) -> None:
+    f = tmp_path / "b.json"
+    f.write_text(json.dumps({"has_bill_shape::conical": 1}))
+    with pytest.raises(NodeError, match="near matches: has_bill_shape::cone"):
+        LoadAttributes({"path": str(f)})()
+    f.write_text(json.dumps({"has_wing_colour": "red"}))
+    with pytest.raises(NodeError, match="has_wing_color"):
+        LoadAttributes({"path": str(f)})()
+    f.write_text(json.dumps({"has_bill_shape::cone": 2}))
+    with pytest.raises(NodeError, match=r"certainty in \[0, 1\]"):
+        LoadAttributes({"path": str(f)})()
+
+
+def _graph(nodes: dict) -> object:
+    return graph_from_dict({"nodegraph": 1, "name": "t", "nodes": nodes}, base_dir=PROJECT_ROOT / "graphs")
+
+
+def test_shape_vector_on_the_non_shape_port_fails_validation() -> None:
+    g = _graph({
+        "a": {"type": "io.LoadAttributes", "params": {"path": "../examples/bird_red.json"}},
+        "sel": {"type": "stacked.SelectAttributes", "params": {"subset": "shape"},
+                "inputs": {"attributes": "a.attributes"}},
+        "s1": {"type": "stacked.Attr2Shape", "params": {"weights": ""}, "inputs": {"attributes": "sel.attributes"}},
+        "s2": {"type": "stacked.Shape2Image", "params": {"weights": ""},
+               "inputs": {"shape": "s1.shape", "attributes": "sel.attributes"}},
+    })
+    problems = [str(p) for p in g.validate()]
+    assert len(problems) == 1 and "s2" in problems[0] and "subset mismatch" in problems[0], problems
+
+
+def test_wrong_mask_size_is_named(tmp_path: Path) -> None:
+    g = _graph({
+        "a": {"type": "io.LoadAttributes", "params": {"path": "../examples/bird_red.json"}},
+        "s1": {"type": "stacked.Attr2Shape", "params": {"weights": ""}, "inputs": {"attributes": "a.attributes"}},
+        "small": {"type": "image.Resize", "params": {"size": 32}, "inputs": {"mask": "s1.shape"}},
+        "s2": {"type": "stacked.Shape2Image", "params": {"weights": ""},
+               "inputs": {"shape": "small.mask", "attributes": "a.attributes"}},
+    })
+    assert g.validate() == []
+    with pytest.raises(Exception, match=r"s2\.shape: the mask is 32 x 32; this Stage-II generator takes 64 x 64"):
+        Executor(g, device="cpu").run(["s2"])
