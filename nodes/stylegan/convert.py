@@ -17,8 +17,9 @@ Key map: identity (``net.Generator`` mirrors the official module names). What ch
 - a leading ``module.`` is stripped;
 - ``noises.noise_*`` missing from checkpoints before Jan 2020 are drawn from ``noise_seed`` (the
   summary says so); any other missing, unexpected or mis-shaped key is an error listing them;
-- ``latent_avg`` (w_avg, the truncation centre), when the checkpoint has one, is stored 1-D
-  under the key ``latent_avg``;
+- ``latent_avg`` (w_avg, the truncation centre) is stored 1-D under the key ``latent_avg``: the
+  checkpoint's own (convert_weight.py), else the mean of f over 4096 z drawn from ``noise_seed``
+  (noted in the summary and the metadata);
 - the config (``StyleGANConfig``, read from the shapes and checked against ``args``) goes to the
   metadata key ``config``.
 
@@ -114,7 +115,9 @@ def convert(src: str, dst: str, which: str = "g_ema", noise_seed: int = 0, lr_ml
             node_type = "stylegan.Discriminator"
         else:
             cfg = infer_config(state, lr_mlp)
-            net, notes = load_generator(state, cfg, noise_seed)
+            if isinstance(raw.get(LATENT_AVG), torch.Tensor):
+                state[LATENT_AVG] = raw[LATENT_AVG]
+            net, notes = load_generator(state, cfg, noise_seed, noise_seed)
             out = net.state_dict()
             node_type = "stylegan.Generator"
     except ValueError as e:
@@ -124,11 +127,6 @@ def convert(src: str, dst: str, which: str = "g_ema", noise_seed: int = 0, lr_ml
         cm = getattr(raw["args"], "channel_multiplier", None)
         if cm is not None:  # equal channel tables (e.g. under a cap): record the one trained with
             cfg = replace(cfg, channel_multiplier=int(cm))
-    avg = raw.get("latent_avg")
-    if which != "d" and isinstance(avg, torch.Tensor):
-        out[LATENT_AVG] = avg.reshape(-1).float()
-    elif which != "d":
-        notes.append("no latent_avg in the checkpoint: truncation will centre on the mean of 4096 mapped z")
     meta = {"node_type": node_type, "config": cfg.to_json(), "source": Path(src).name, "layout": layout,
             "converter": "nodes.stylegan.convert", "notes": "; ".join(notes)}
     save_atomic(out, Path(dst), metadata=meta)

@@ -1,9 +1,10 @@
 """Building StyleGAN2 networks from a config and (optionally) a safetensors file.
 
-A generator file holds the rosinality ``Generator`` state_dict (identity key map) plus, when
-known, ``latent_avg`` (1-D, D values: the truncation centre w_avg). Its metadata key ``config``
-is ``StyleGANConfig.to_json()`` (written by ``nodegraph convert stylegan2`` and our export);
-without it the config is read from the tensor shapes (``infer_config``).
+A generator file holds the rosinality ``Generator`` state_dict (identity key map) plus
+``latent_avg`` (D values: the truncation centre w_avg). Its metadata key ``config`` is
+``StyleGANConfig.to_json()`` (written by ``nodegraph convert stylegan2``; our training export
+records the node's params in the manifest); without either the config is read from the tensor
+shapes (``infer_config``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,7 @@ from safetensors import safe_open
 from nodegraph import weights as weights_mod
 
 from .discriminator import Discriminator
-from .net import NOISE_PREFIX, Generator, StyleGANConfig, infer_config
-
-LATENT_AVG = "latent_avg"
-"""Key of w_avg in a generator file (rosinality ``convert_weight.py`` name)."""
+from .net import LATENT_AVG, NOISE_PREFIX, Generator, StyleGANConfig, infer_config
 
 CONFIG_FIELDS = ("size", "style_dim", "n_mlp", "channel_multiplier", "channel_max")
 
@@ -62,18 +60,15 @@ def resolve_config(asked: dict[str, Any], stored: dict[str, Any]) -> StyleGANCon
     return replace(StyleGANConfig(int(merged["size"])), **{k: v for k, v in merged.items() if k != "size"})
 
 
-def split_generator_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-    """(generator state_dict, w_avg or None) from a generator file's tensors."""
-    state = dict(state)
-    w_avg = state.pop(LATENT_AVG, None)
-    return state, w_avg
-
-
 def load_generator(state: dict[str, torch.Tensor], cfg: StyleGANConfig | None = None,
-                   noise_seed: int = 0) -> tuple[Generator, list[str]]:
-    """A Generator with ``state`` loaded strictly, and notes. Missing ``noises.*`` buffers (pre
-    Jan 2020 checkpoints) are allowed and drawn from ``noise_seed``; any other missing,
-    unexpected or mis-shaped key raises ValueError listing them."""
+                   noise_seed: int = 0, avg_seed: int = 0) -> tuple[Generator, list[str]]:
+    """A Generator with ``state`` loaded strictly, and notes on what was filled in.
+
+    Allowed missing: ``noises.*`` (checkpoints before Jan 2020), drawn N(0, 1) from
+    ``noise_seed``; ``latent_avg`` (rosinality state_dicts), set to the mean of f over 4096 z
+    drawn from ``avg_seed``. Any other missing, unexpected or mis-shaped key raises ValueError
+    listing them.
+    """
     cfg = cfg or infer_config(state)
     net = Generator(cfg)
     want = net.state_dict()
@@ -82,12 +77,17 @@ def load_generator(state: dict[str, torch.Tensor], cfg: StyleGANConfig | None = 
     gen = torch.Generator().manual_seed(noise_seed)
     for k in missing_noise:
         full[k] = torch.randn(want[k].shape, generator=gen)
+    no_avg = LATENT_AVG not in full
+    full[LATENT_AVG] = want[LATENT_AVG] if no_avg else full[LATENT_AVG].reshape(-1)  # convert_weight: 1 x D
     parts = weights_mod.state_dict_mismatch(full, want)
     if parts:
         raise ValueError(f"the weights do not fit a StyleGAN2 generator with {cfg}: " + "; ".join(parts))
     net.load_state_dict(full)
     notes = [f"{len(missing_noise)} noise buffers missing (old checkpoint): drawn from seed {noise_seed}"] \
         if missing_noise else []
+    if no_avg:
+        net.latent_avg.copy_(net.mean_latent(4096, torch.Generator().manual_seed(avg_seed))[0])
+        notes.append(f"no latent_avg: w_avg = mean of f over 4096 z from seed {avg_seed}")
     return net, notes
 
 

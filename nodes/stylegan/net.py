@@ -18,6 +18,7 @@ Networks work in [-1, 1]; the nodes convert. Deliberate departures from the offi
   train on a CPU; ``mode`` picks how the modulation is folded (see ``ModulatedConv2d``);
 - the discriminator's minibatch-stddev group is the largest divisor of the batch <= 4 (the
   official code raises for a batch that 4 does not divide);
+- ``Generator`` holds w_avg as the buffer ``latent_avg`` (tracked in training, see there);
 - ``Generator.forward`` takes W+ only; mapping, truncation and mixing are separate methods
   (``mapping``, ``truncate``, ``mix``) in place of seven mode flags.
 """
@@ -34,6 +35,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .ops import BLUR_KERNEL, fused_leaky_relu, make_kernel, upfirdn2d
+
+W_AVG_BETA = 0.995
+"""Decay of the running w_avg during training (official TF ``dlatent_avg_beta``, ADA ``w_avg_beta``)."""
 
 CHANNELS: dict[int, int] = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
 """Official channels per resolution; entries from 64 px up are multiplied by ``channel_multiplier``
@@ -310,6 +314,10 @@ class Generator(nn.Module):
         self.to_rgb1 = ToRGB(ch[4], d, upsample=False)
         self.convs, self.upsamples, self.to_rgbs = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         self.noises = nn.Module()
+        # w_avg, the truncation centre: tracked during training as the official TF / ADA code
+        # does (dlatent_avg, beta 0.995), so exported weights carry it (rosinality keeps it
+        # outside the module, as convert_weight.py's ``latent_avg``)
+        self.register_buffer("latent_avg", torch.zeros(d))
         for i in range(self.num_layers):
             r = 2 ** ((i + 5) // 2)
             self.noises.register_buffer(f"noise_{i}", torch.randn(1, 1, r, r))
@@ -330,6 +338,11 @@ class Generator(nn.Module):
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
         """f: z (B x D) -> w (B x D)."""
         return self.style(z)
+
+    @torch.no_grad()
+    def track_latent_avg(self, w: torch.Tensor, beta: float = W_AVG_BETA) -> None:
+        """latent_avg <- lerp(mean_b w, latent_avg, beta): the running w_avg of training."""
+        self.latent_avg.copy_(torch.lerp(w.detach().mean(0).to(self.latent_avg), self.latent_avg, beta))
 
     @torch.no_grad()
     def mean_latent(self, n: int = 4096, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -390,6 +403,8 @@ class Generator(nn.Module):
 
 
 NOISE_PREFIX = "noises.noise_"
+LATENT_AVG = "latent_avg"
+"""w_avg's key: not in rosinality's Generator state_dict (``convert_weight.py`` saves it beside)."""
 
 
 def infer_config(state: dict[str, torch.Tensor], lr_mlp: float = 0.01) -> StyleGANConfig:

@@ -23,13 +23,13 @@ from nodegraph.node import Node, NodeError, Params, WeightsRef
 from nodegraph.registry import register
 from nodegraph.types import Any_, Image, Latent, Model, PortType, Tensor
 
+from . import v1_nodes  # noqa: F401  (registers stylegan.GeneratorV1, IDInvert's StyleGAN v1)
 from .discriminator import Discriminator as DiscriminatorNet
 from .load import (
     CONFIG_FIELDS,
     load_discriminator,
     load_generator,
     resolve_config,
-    split_generator_state,
     stored_config,
 )
 from .net import Generator as GeneratorNet
@@ -43,7 +43,8 @@ class ArchParams(Params):
 
     size: int | None = Field(None, ge=8, le=1024, description="output side in px (power of two); "
                              "None = from the weights")
-    style_dim: int = Field(512, ge=1, le=4096, description="D of z and w (official 512)")
+    style_dim: int = Field(512, ge=1, le=4096, description="D of z and w (official 512); ports are typed "
+                           "from it before the weights are read, so set it for weights with another D")
     n_mlp: int = Field(8, ge=1, le=16, description="mapping layers (official 8)")
     channel_multiplier: int = Field(2, ge=1, le=8, description="channels from 64 px up x this (official 2)")
     channel_max: int = Field(512, ge=8, le=512, description="cap on every layer's channels: the width knob "
@@ -76,20 +77,25 @@ class _StyleGANNode(Node):
         head = f"node {nid!r} ({self.type_name})" if nid else self.type_name
         return NodeError(f"{head}: {message}", nid or None, f"{nid or self.type_name}.{where}")
 
-    def _generator(self) -> tuple[GeneratorNet, torch.Tensor | None]:
+    def _generator(self) -> GeneratorNet:
+        """The generator of ``params.weights`` (random init without); its ``latent_avg`` is the
+        file's, else the mean of f over 4096 z from ``params.seed``."""
         cfg, state = self._config_and_state()
+        seed = int(getattr(self.params, "seed", 0))
         if state is None:
             if not self.ctx.training:
                 self.ctx.warn(f"{self.type_name} has no weights: random init (set params.weights)")
-            return GeneratorNet(cfg), None
-        state, w_avg = split_generator_state(state)
+            net = GeneratorNet(cfg)
+            if not self.ctx.training:
+                net.latent_avg.copy_(net.mean_latent(4096, torch.Generator().manual_seed(seed))[0])
+            return net
         try:
-            net, notes = load_generator(state, cfg)
+            net, notes = load_generator(state, cfg, avg_seed=seed)
         except ValueError as e:
             raise self.error(str(e), "params.weights") from None
         for n in notes:
             self.ctx.warn(n)
-        return net, w_avg
+        return net
 
 
 def _check_wplus(node: _StyleGANNode, wplus: torch.Tensor, n_latent: int, port: str) -> None:
@@ -132,7 +138,7 @@ class Mapping(_StyleGANNode):
         return dict(cls.inputs), {"w": Latent("W", dim=params.style_dim)}
 
     def setup(self) -> None:
-        g, _ = self._generator()
+        g = self._generator()
         self.net = g.style.to(self.device).train(self.ctx.training)
         self.style_dim = g.style_dim
 
@@ -173,10 +179,10 @@ class _SynthParams(ArchParams):
 
 
 class _SynthesisNode(_StyleGANNode):
-    """Holds the whole generator (the file's w_avg too) and runs g with the chosen noise."""
+    """Holds the whole generator (w_avg in its ``latent_avg``) and runs g with the chosen noise."""
 
     def setup(self) -> None:
-        self.net, self.w_avg = self._generator()
+        self.net = self._generator()
         self.net.to(self.device).train(self.ctx.training)
         if not self.ctx.training:
             self.net.set_mode(MOD_MODE)
@@ -266,6 +272,8 @@ class Generator(_SynthesisNode):
                 w2: torch.Tensor | None = None, w_avg: torch.Tensor | None = None) -> dict[str, Any]:
         g, p = self.net, self.params
         first, second = self._codes(z, w, wplus, z2, w2)
+        if self.ctx.training and z is not None:
+            g.track_latent_avg(first)  # exported weights carry the running w_avg
         if p.truncation != 1:
             centre = self._w_avg(w_avg)
             first = g.truncate(first, p.truncation, centre if first.dim() == 2 else centre[:, None])
@@ -314,12 +322,7 @@ class Generator(_SynthesisNode):
                          "it takes over (or mix_prob for training)", "params.mix_index")
 
     def _w_avg(self, given: torch.Tensor | None) -> torch.Tensor:
-        if given is not None:
-            return given.to(self.device)
-        if self.w_avg is None:
-            gen = torch.Generator().manual_seed(self.params.seed)
-            self.w_avg = self.net.mean_latent(4096, gen)[0]
-        return self.w_avg.to(self.device).reshape(1, -1)
+        return self.net.latent_avg[None] if given is None else given.to(self.device)
 
 
 class DiscriminatorParams(ArchParams):

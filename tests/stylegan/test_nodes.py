@@ -97,6 +97,7 @@ def test_training_mode_mixing_and_gradients():
     g = N.Generator({**SMALL, "mix_prob": 1.0}, Context(training=True))
     torch.manual_seed(0)
     out = g(z=torch.randn(2, 512), z2=torch.randn(2, 512))
+    assert float(g.net.latent_avg.abs().sum()) > 0  # running w_avg tracked (beta 0.995)
     wp = out["wplus"]
     assert not torch.equal(wp[:, 0], wp[:, -1])  # mixed at a random index
     (grad,) = torch.autograd.grad((out["image"] * torch.randn_like(out["image"])).sum(), wp)
