@@ -11,6 +11,16 @@ an identity key map.
   ``Discriminator``;
 - ``convert.py``: ``nodegraph convert stylegan2 CKPT OUT.safetensors``.
 
+Training (graphs/stylegan2_train.json, issue 11b) uses: ``stylegan.SampleZ`` (in training a
+fresh draw from the trainer's RNG each step; wire ``like`` to the data batch for its size);
+``stylegan.Generator`` with ``z`` + ``z2`` and ``mix_prob: 0.9`` (official mixing: with that
+probability the W+ switches to z2 at a random index 1..n_latent-1, else z alone); its ``image``
+is unclamped in training (D sees the raw output, as officially); its ``wplus`` output is the
+tensor synthesis reads, so the path-length regulariser can take ``autograd.grad`` with respect to
+it; with ``z`` input the generator's ``latent_avg`` buffer tracks the running w_avg (beta
+0.995), so exported weights carry the truncation centre. ``stylegan.Discriminator`` judges fake
+and real in two passes (minibatch stddev must not mix them) and returns B x 1 logits.
+
 CPU default: preset ``cpu64`` = ``StyleGANConfig(size=64, style_dim=512, n_mlp=8,
 channel_multiplier=1, channel_max=128)`` (128 channels at every resolution 4..64, 10 W+ codes,
 4.35 M generator parameters). The shipped sample weights are named ``stylegan2_faces64``
