@@ -316,6 +316,60 @@ def cache_clear(cache_dir: str | None) -> None:
     click.echo(f"removed {removed / 2**20:.1f} MiB from {c.disk_dir}")
 
 
+def _current_code(node_type: str) -> str | None:
+    """Digest of the code that computes ``node_type`` now; None if no such type is installed."""
+    from .codeversion import code_digest
+
+    try:
+        return code_digest(registry.get(node_type))
+    except KeyError:
+        return None
+
+
+def _stale(cache_dir: str | None) -> tuple[Path, list[tuple[Path, str]], int]:
+    from .cache import stale_entries
+
+    d = Path(cache_dir) if cache_dir else default_cache_dir()
+    registry.load_all()
+    total = len(list(d.rglob("*.safetensors"))) if d.is_dir() else 0
+    return d, (stale_entries(d, _current_code) if d.is_dir() else []), total
+
+
+@cache.command("list")
+@click.option("--cache-dir", type=click.Path(file_okay=False))
+def cache_list(cache_dir: str | None) -> None:
+    """Count entries per node type, and those whose code no longer exists (see `cache prune`)."""
+    from collections import Counter
+
+    from .cache import entry_meta
+
+    d, stale, total = _stale(cache_dir)
+    per_type = Counter((entry_meta(p) or {}).get("node_type", "?") for p in d.rglob("*.safetensors")) \
+        if d.is_dir() else Counter()
+    bad = Counter(why for _, why in stale)
+    for t, n in sorted(per_type.items()):
+        click.echo(f"{t:32s} {n} entries")
+    for why, n in sorted(bad.items()):
+        click.echo(f"  stale: {n} x {why}")
+    click.echo(f"{d}: {total} entries, {len(stale)} stale (code that no longer exists; "
+               "`nodegraph cache prune` removes them)")
+
+
+@cache.command("prune")
+@click.option("--cache-dir", type=click.Path(file_okay=False))
+@click.option("--dry-run", is_flag=True, help="only say what would be removed")
+def cache_prune(cache_dir: str | None, dry_run: bool) -> None:
+    """Remove the entries written by code that no longer exists (a changed node, a removed type)."""
+    d, stale, total = _stale(cache_dir)
+    size = 0
+    for p, _ in stale:
+        size += p.stat().st_size
+        if not dry_run:
+            p.unlink(missing_ok=True)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {len(stale)} of {total} entries ({size / 2**20:.1f} MiB) from {d}")
+
+
 def _add_train() -> None:
     try:
         from .train import train_cli

@@ -21,6 +21,7 @@ import torch
 
 from . import weights as weights_mod
 from .cache import Cache, canonical, make_key
+from .codeversion import code_digest
 from .events import EventBus
 from .graph import Graph, GraphError, Problem, parse_link
 from .node import Context, Node, NodeError, path_kind
@@ -92,9 +93,10 @@ class Executor:
             assert src is not None
             upstream[port] = f"{self.keys[src[0]]}:{src[1]}"
         fp = node.fingerprint()
-        key = make_key(node.type_name, node.version, params, wdig, fp, upstream)
-        self._components[nid] = {"type": node.type_name, "version": node.version, "params": params,
-                                 "weights": wdig, "fingerprint": fp, "upstream": upstream}
+        code = code_digest(type(node))
+        key = make_key(node.type_name, node.version, params, wdig, fp, upstream, code=code)
+        self._components[nid] = {"type": node.type_name, "version": node.version, "code": code,
+                                 "params": params, "weights": wdig, "fingerprint": fp, "upstream": upstream}
         return key
 
     # ---- running ------------------------------------------------------------------------
@@ -122,7 +124,8 @@ class Executor:
                 results[nid] = self._compute(nid, node, inputs, reason)
                 computed += 1
                 if node.cacheable:
-                    self.cache.put(key, results[nid])
+                    self.cache.put(key, results[nid], meta={"node_type": node.type_name,
+                                                            "code": self._components[nid]["code"]})
         self._save_explain()
         self.events.emit("run_end", seconds=round(time.perf_counter() - t0, 4), computed=computed,
                          cached=len(order) - computed)
@@ -212,12 +215,16 @@ class Executor:
             return "not cacheable (side effects)"
         if not self.cache.enabled:
             return "cache disabled"
+        if self.keys.get(nid) in self.cache.corrupt:
+            return "its cache entry could not be read (a damaged file; removed)"
         if prev is None:
             return "first run"
         cur = self._components[nid]
         reasons = []
-        if prev.get("type") != cur["type"] or prev.get("version") != cur["version"]:
-            reasons.append("node code version changed")
+        if prev.get("type") != cur["type"]:
+            reasons.append(f"node type changed ({prev.get('type')} -> {cur['type']})")
+        elif prev.get("version") != cur["version"] or prev.get("code", cur["code"]) != cur["code"]:
+            reasons.append("node code changed")
         changed = sorted(k for k in set(prev.get("params", {})) | set(cur["params"])
                          if prev.get("params", {}).get(k) != cur["params"].get(k))
         if changed:

@@ -107,7 +107,9 @@ class Node:
 
     type_name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
-    """Bump when the node's computation changes: it is part of the cache key."""
+    """Part of the cache key beside the digest of the node's code (``codeversion.code_digest``),
+    which changes by itself when the code does; bump it to invalidate results deliberately (e.g.
+    when data the node reads, not its code, changed)."""
     Params: ClassVar[type[Params]] = Params
     inputs: ClassVar[dict[str, PortType]] = {}
     outputs: ClassVar[dict[str, PortType]] = {}

@@ -126,3 +126,31 @@ class Net(Node):
 
     def forward(self, image: torch.Tensor) -> dict[str, Any]:
         return {"image": torch.sigmoid(self.net(image))}
+
+
+@register("ngtest.Offset")
+class Offset(Node):
+    """image + factor (or image * factor with mode mul), clamped: the same params and ports as
+    ``ngtest.Scale`` with another computation (to test that a type switch changes cache keys)."""
+
+    Params = Scale.Params
+    inputs = {"image": Image()}
+    outputs = {"image": Image()}
+
+    def forward(self, image: torch.Tensor) -> dict[str, Any]:
+        out = image + self.params.factor if self.params.mode == "mul" else image * self.params.factor
+        return {"image": out.clamp(0, 1)}
+
+
+@register("ngtest.Split")
+class Split(Node):
+    """An image's left and right halves, mirrored back to full width: two outputs of one type (to
+    test that which port is wired is part of the key, like ``crop.l_eye`` / ``crop.r_eye``)."""
+
+    inputs = {"image": Image()}
+    outputs = {"left": Image(), "right": Image()}
+
+    def forward(self, image: torch.Tensor) -> dict[str, Any]:
+        w = image.shape[-1] // 2
+        left, right = image[..., :w], image[..., -w:]
+        return {"left": torch.cat([left, left.flip(-1)], -1), "right": torch.cat([right.flip(-1), right], -1)}
