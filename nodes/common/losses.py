@@ -218,38 +218,83 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @register("loss.Perceptual")
 class PerceptualLoss(Node):
-    """Perceptual loss sum_i w_i ||phi_i(a) - phi_i(b)||_1 over a feature extractor phi (a ``Model``
-    whose forward returns one feature tensor or a list of them), e.g. VGG19 relu1_1..relu5_1 with
-    weights 1/32, 1/16, 1/8, 1/4, 1 (pix2pixHD / SPADE). The extractor is frozen; gradients flow
-    to the images only. Features of ``b`` (the target) are computed without grad."""
+    """Perceptual loss sum_i w_i d(phi_i(a), phi_i(b)) over the layers phi_i of a frozen ImageNet
+    network, d the mean L1 (or squared) distance; gradients flow to the images only, features
+    of ``b`` (the target) are computed without grad.
+
+    The network is either wired in (``features``: a ``Model`` whose forward returns one feature
+    tensor or a list, e.g. ``loss.VGG19``'s -- relu1_1..relu5_1 with SPADE's weights 1/32, 1/16,
+    1/8, 1/4, 1 -- or ``features.EfficientNetLite0``'s), or built in from ``backbone``:
+    ``effnet_lite0`` (the default: offline, from its package), ``vgg19`` / ``vgg16`` (torchvision's
+    ImageNet files converted with ``nodegraph convert vgg19|vgg16``). Per-backbone layers, default
+    weights and which Lite0 taps stand in for which VGG layers: ``nodes/features/backbones.py``.
+    ``mask`` (B x 1 x H x W in [0, 1], optional): the distance is averaged inside the mask,
+    resized to each layer's grid (the masked perceptual loss of dual-domain synthesis).
+    """
 
     class Params(Params):
-        weights: list[float] | None = Field(None, description="one weight per feature (default: all 1)")
+        backbone: Literal["effnet_lite0", "vgg19", "vgg16"] | None = Field(
+            None, description="built-in network when 'features' is not wired (unset: effnet_lite0)")
+        backbone_weights: WeightsRef = Field("", description="vgg19 / vgg16: converted weights "
+                                                             "(empty: the manifest's 'vgg19' / 'vgg16')")
+        layers: list[Literal["s2", "s4", "s8", "s16", "s32", "head"]] | None = Field(
+            None, description="effnet_lite0 taps (default s2, s4, s8, s16, s32)")
+        weights: list[float] | None = Field(None, description="one weight per layer (default: the backbone's "
+                                                              "ladder; all 1 for a wired 'features' model)")
         distance: Literal["l1", "mse"] = "l1"
-        imagenet_norm: bool = Field(True, description="normalise [0,1] images with ImageNet mean/std first")
+        imagenet_norm: bool = Field(True, description="normalise [0,1] images with ImageNet mean/std first (wired "
+                                                      "models that do not normalise their input themselves)")
 
-    inputs = {"a": Image(), "b": Image(), "features": Model()}
+    inputs = {"a": Image(), "b": Image(), "features": Model(optional=True),
+              "mask": Mask(optional=True, doc="average the distance inside this mask (resized per layer)")}
     outputs = {"loss": Scalar()}
 
+    def _built_in(self) -> tuple[torch.nn.Module, tuple[float, ...]]:
+        from nodes.features import backbones
+
+        if getattr(self, "_backbone", None) is None:
+            name = self.params.backbone or "effnet_lite0"
+            try:
+                net = backbones.build(name, self.params.backbone_weights, self.ctx.base_dir, self.params.layers)
+            except (FileNotFoundError, ValueError) as e:
+                hint = "" if name == "effnet_lite0" else f" (convert torchvision's file: nodegraph convert {name} ...)"
+                raise NodeError(f"{e}{hint}", self.ctx.node_id or self.type_name, "params.backbone") from None
+            ladder = backbones.DEFAULT_WEIGHTS[name]
+            if self.params.layers:
+                ladder = tuple(ladder[backbones.EFFNET_TAPS.index(t)] if t in backbones.EFFNET_TAPS else 1.0
+                               for t in self.params.layers)
+            self._backbone = (net.to(self.device), ladder)
+        return self._backbone
+
     def _feats(self, net: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-        if self.params.imagenet_norm:
+        if self.params.imagenet_norm and not getattr(net, "takes_unit_images", False):
             mean = torch.tensor(_IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
             std = torch.tensor(_IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
             x = (x - mean) / std
         out = net(x)
         return [out] if isinstance(out, torch.Tensor) else list(out)
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor, features: torch.nn.Module) -> dict[str, Any]:
-        features.requires_grad_(False)
-        fa = self._feats(features, a)
+    def forward(self, a: torch.Tensor, b: torch.Tensor, features: torch.nn.Module | None = None,
+                mask: torch.Tensor | None = None) -> dict[str, Any]:
+        who = self.ctx.node_id or self.type_name
+        if features is not None:
+            if self.params.backbone or self.params.layers:
+                raise NodeError("'features' is wired, so params.backbone / params.layers would be ignored: "
+                                "unset them, or unwire 'features' to use the built-in backbone", who, "params.backbone")
+            net, ladder = features, None
+            features.requires_grad_(False)
+        else:
+            net, ladder = self._built_in()
+        fa = self._feats(net, a)
         with torch.no_grad():
-            fb = self._feats(features, b)
-        ws = self.params.weights or [1.0] * len(fa)
+            fb = self._feats(net, b)
+        ws = self.params.weights or list(ladder or [1.0] * len(fa))
         if len(ws) != len(fa):
             raise NodeError(f"weights has {len(ws)} entries but the extractor returns {len(fa)} features",
-                            self.ctx.node_id, "params.weights")
-        dist = F.l1_loss if self.params.distance == "l1" else F.mse_loss
-        loss = sum(w * dist(x.float(), y.float()) for w, x, y in zip(ws, fa, fb, strict=True))
+                            who, "params.weights")
+        from nodes.features.backbones import layer_distance
+
+        loss = sum(w * layer_distance(x, y, self.params.distance, mask) for w, x, y in zip(ws, fa, fb, strict=True))
         return {"loss": loss}
 
 

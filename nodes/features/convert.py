@@ -1,6 +1,7 @@
 """Converters for the ImageNet backbones users bring themselves (no download at run time).
 
     nodegraph convert inception pt_inception-2015-12-05-6726825d.pth weights/fid_inception.safetensors
+    nodegraph convert vgg16 vgg16-397923af.pth weights/vgg16.safetensors      (see convert_vgg16)
 
 pytorch-fid's release file is a plain state_dict in torchvision's Inception-v3 key layout
 (``Conv2d_1a_3x3.conv.weight``, ``Mixed_7c.branch_pool.bn.running_var``, ``fc.weight`` 1008 x
@@ -46,3 +47,26 @@ def convert_inception(src: str, dst: str, **options: object) -> str:
     save_atomic(out, Path(dst), metadata={"node_type": "metric.FrechetDistance", "source": Path(src).name,
                                           "converter": "nodes.features.convert:convert_inception"})
     return f"{len(out)} tensors, {sum(t.numel() for t in out.values()):,} parameters (FID Inception-v3)"
+
+
+def convert_vgg16(src: str, dst: str, **options: object) -> str:
+    """torchvision's ImageNet VGG16 (``vgg16-397923af.pth``) -> safetensors for
+    ``loss.Perceptual(backbone=vgg16)``: the 13 convs' ``features.N.weight/bias`` (26 tensors, up
+    to relu5_3); the classifier is dropped.
+
+        nodegraph convert vgg16 vgg16-397923af.pth weights/vgg16.safetensors
+    """
+    from .backbones import VGG16Features
+
+    if options:
+        raise ConversionError(f"vgg16 takes no options, got {', '.join(options)}")
+    sd = read_state_dict(src)
+    want = VGG16Features().state_dict()
+    parts = state_dict_mismatch(sd, want, extra_ok=True)  # the file also holds classifier.*
+    if parts:
+        raise ConversionError(f"{src} is not torchvision's VGG16 layout: " + ", ".join(parts))
+    out = {k: sd[k].to(torch.float32).contiguous() for k in want}
+    save_atomic(out, Path(dst), metadata={"node_type": "loss.Perceptual", "backbone": "vgg16",
+                                          "source": Path(src).name,
+                                          "converter": "nodes.features.convert:convert_vgg16"})
+    return f"{len(out)} tensors, {sum(t.numel() for t in out.values()):,} parameters (VGG16 features to relu5_3)"
