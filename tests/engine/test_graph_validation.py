@@ -166,3 +166,27 @@ def test_cli_validate_exit_code_and_no_traceback(tmp_path, plugin_env):
     r = subprocess.run([sys.executable, "-m", "nodegraph.cli", "validate", str(ok)], capture_output=True,
                        text=True, env=plugin_env)
     assert r.returncode == 0, r.stderr
+
+
+def test_malformed_link_is_a_validation_problem_not_a_crash(tmp_path):
+    """A link without a port (``"cimage"`` for ``"c.image"``) is reported at ``s.image`` before
+    anything runs, and running the graph raises that GraphError, not a bare AssertionError.
+    Mutant killed: the ``src is None`` branch of ``Validator._links`` dropped."""
+    from nodegraph.executor import Executor
+
+    g = graph({"c": {"type": "ngtest.Const"}, "s": {"type": "ngtest.Scale", "inputs": {"image": "cimage"}}},
+              tmp_path)
+    w = wheres(g)
+    assert "malformed link 'cimage'" in w["s.image"] and "node.port" in w["s.image"]
+    with pytest.raises(GraphError, match="malformed link"):
+        Executor(g, device="cpu").run()
+
+
+def test_node_id_syntax_is_checked(tmp_path):
+    """Node ids are names a link can spell: ``"my node"`` or ``"2x"`` are refused, naming the id.
+    Mutant killed: the ``_ID.match`` check in ``Validator.run`` dropped."""
+    const = {"type": "ngtest.Const"}
+    g = graph({"my node": const, "2x": const, "ok_id-2": const}, tmp_path)
+    w = wheres(g)
+    assert "node ids must start with a letter" in w["my node"] and "2x" in w
+    assert "ok_id-2" not in w
