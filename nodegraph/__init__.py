@@ -7,17 +7,21 @@ Python API::
     out = resize(image=x)                       # {"image": tensor}
     g = nodegraph.load_graph("graphs/spade_pis.json")
     results = nodegraph.run(g, overrides={"spade.seed": 3})   # {node: {port: value}}
+    for r in nodegraph.map(g, over={"labels.path": "maps/"}):  # once per item
+        print(r.index, r.status, r.outputs)
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .graph import Graph, GraphError, load_graph
 from .node import Context, Node, NodeError
 
-__all__ = ["Graph", "GraphError", "Node", "NodeError", "create", "load_graph", "run", "__version__"]
+__all__ = ["Graph", "GraphError", "Node", "NodeError", "create", "load_graph", "map", "replay", "run", "sweep",
+           "__version__"]
 __version__ = "0.1.0"
 
 
@@ -40,3 +44,33 @@ def run(graph: Graph | str | Path, overrides: dict[str, Any] | list[str] | None 
         graph = load_graph(graph)
     graph = graph.with_overrides(overrides)
     return Executor(graph, device=device, cache=cache, events=events).run(outputs)
+
+
+def map(graph: Graph | str | Path, over: dict[str, Any], **options: Any) -> Iterator[Any]:  # noqa: A001
+    """Run ``graph`` once per item; an iterator of ``nodegraph.mapper.ItemResult`` (index, item,
+    status, outputs with sha256, Scalar values, seconds, error, results).
+
+    ``over``: ``{"node.param": SOURCE or [values]}`` (SOURCE: folder, glob, .txt/.csv list, JSON
+    list); options: ``mode`` ("zip" / "product"), ``overrides``, ``out_dir``, ``outputs``,
+    ``pattern`` (default ``{name}/{stem}``), ``batch``, ``keep_going``, ``index``, ``resume``,
+    ``lock``, ``device``, ``cache``, ``events``. Under torchrun each rank yields its own items.
+    """
+    from .mapper import map_graph
+
+    return map_graph(graph, over, **options)
+
+
+def sweep(graph: Graph | str | Path, section: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+    """Run the graph's ``sweep`` section (or ``section``); returns ``rows`` and the paths of the
+    table (``csv``, ``md``) and contact sheet (``sheet``)."""
+    from .sweep import parse_sweep, run_sweep
+
+    g = graph if isinstance(graph, Graph) else load_graph(graph)
+    return run_sweep(g, parse_sweep(section or g.spec.sweep, g.source), **options)
+
+
+def replay(lock: str | Path, out_dir: str | Path | None = None, device: str | None = None) -> Any:
+    """Re-run a lock file; a ``nodegraph.replay.Report`` (rows per output, differing facts)."""
+    from .replay import replay as _replay
+
+    return _replay(lock, out_dir, device)

@@ -52,7 +52,9 @@ def run_over(g: Graph, items: list[dict[str, Any]], *, log_path: str | None, qui
 
 
 def summarize(end: dict[str, Any]) -> None:
-    if not end:
+    from .dist import rank_world
+
+    if not end or rank_world()[0] != 0:  # under torchrun rank 0 speaks for the job
         return
     n = end.get("ok", 0) + end.get("error", 0) + end.get("skipped", 0)
     parts = [f"{end.get('ok', 0)} done"]
@@ -86,7 +88,7 @@ def run_many(g: Graph, over: tuple[str, ...], *, product: bool, sweep: dict[str,
     end, wrote = run_job(lambda bus: run_sweep(g, sw, events=bus, lock=lock_opt, **options), log_path, quiet)
     summarize(end)
     for k in ("csv", "md", "sheet"):
-        if k in wrote:
+        if k in (wrote or {}):
             click.echo(f"wrote {wrote[k]}", err=True)
     if end.get("error"):
         sys.exit(1)
@@ -116,10 +118,13 @@ def replay_cli(lock: str, out_dir: str | None, device: str | None) -> None:
         click.echo("recorded facts that differ now:")
         for f in rep.facts:
             click.echo(f"  - {f}")
-    elif not rep.identical:
+    elif not rep.identical and rep.kind != "train":
         click.echo("no recorded fact differs: the difference comes from nondeterminism "
                    "(threads, non-deterministic kernels)")
     n_same = sum(r["status"] in ("identical", "pixel-identical") for r in rep.rows)
-    click.echo(f"{n_same}/{len(rep.rows)} output(s) identical; replay written to {rep.out_dir}", err=True)
+    if rep.kind == "train":
+        click.echo("a training lock: facts compared, the training not re-run", err=True)
+    else:
+        click.echo(f"{n_same}/{len(rep.rows)} output(s) identical; replay written to {rep.out_dir}", err=True)
     if not rep.identical:
         sys.exit(1)

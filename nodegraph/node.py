@@ -117,6 +117,10 @@ class Node:
     """False for nodes with side effects (savers) or no stable output."""
     is_sink: ClassVar[bool] = False
     """Sinks (savers, viewers) are what a run computes by default."""
+    batch_inputs: ClassVar[tuple[str, ...]] = ()
+    """Inputs along whose first dim the node works item by item: output element k depends only
+    on element k of these (and on the other, shared inputs). A mapped job (``run --over --batch``)
+    concatenates items on them; a node may make this a property decided after ``setup``."""
 
     def __init__(self, params: Params | dict[str, Any] | None = None,
                  context: Context | None = None) -> None:

@@ -157,6 +157,8 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     s = str(v)
+    if isinstance(v, str) and "/" in s:  # a path: its file name says enough
+        s = Path(s).name
     return s if len(s) <= 28 else "…" + s[-27:]
 
 
@@ -174,7 +176,8 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         return ""
     cols = list(rows[0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(r[c]) if r[c] is not None else "" for c in cols) + " |" for r in rows]
+    cell = (lambda c, v: "" if v is None else str(v) if c == "output" else _fmt(v))  # noqa: E731
+    lines += ["| " + " | ".join(cell(c, r[c]) for c in cols) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -46,6 +46,7 @@ class Resize(Node):
 
     inputs = {"image": Image(optional=True), "labels": LabelMap(optional=True), "mask": Mask(optional=True)}
     outputs = {"image": Image(optional=True), "labels": LabelMap(optional=True), "mask": Mask(optional=True)}
+    batch_inputs = ("image", "labels", "mask")
 
     @classmethod
     def resolve_ports(cls, params: Any, upstream: dict[str, PortType]) -> tuple[dict, dict]:

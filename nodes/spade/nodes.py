@@ -121,6 +121,12 @@ class Generator(Node):
     }
     outputs = {"image": Image()}
 
+    @property
+    def batch_inputs(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Maps batch item by item (eval-mode norms) -- except a VAE drawing z for a whole batch."""
+        cfg = getattr(self, "config", None)
+        return ("labels", "instance") if cfg is not None and not cfg.use_vae else ()
+
     @classmethod
     def resolve_ports(cls, params: Params, upstream: dict[str, PortType]):
         ins, outs = dict(cls.inputs), dict(cls.outputs)
