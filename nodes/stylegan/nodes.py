@@ -24,7 +24,6 @@ from nodegraph.registry import register
 from nodegraph.types import Any_, Image, Latent, Model, PortType, Tensor
 
 from . import v1_nodes  # noqa: F401  (registers stylegan.GeneratorV1, IDInvert's StyleGAN v1)
-from . import v1_nodes  # noqa: F401  (registers stylegan.GeneratorV1, IDInvert's StyleGAN v1)
 from .discriminator import Discriminator as DiscriminatorNet
 from .load import (
     CONFIG_FIELDS,
