@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from .cache import Cache, canonical, make_key
 from .codeversion import code_digest
 from .events import EventBus
 from .graph import Graph, GraphError, Problem, parse_link
-from .node import Context, Node, NodeError, path_kind
+from .node import Context, Node, NodeError, NodeWarning, path_kind
 from .types import PortType
 
 
@@ -163,8 +164,11 @@ class Executor:
             torch.cuda.reset_peak_memory_stats(self.device)
         t = time.perf_counter()
         try:
-            node.ensure_setup()
-            out = node.forward(**inputs)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", NodeWarning)
+                node.ensure_setup()
+                out = node.forward(**inputs)
+            self._relay(nid, caught)
             node.check_outputs(out, self.ports[nid][1], node_id=nid)
         except NodeError as e:
             self.events.emit("error", node=nid, type=node.type_name, message=str(e))
@@ -183,6 +187,14 @@ class Executor:
             done["rss_bytes"] = _rss_bytes()
         self.events.emit("done", node=nid, **done)
         return out
+
+    def _relay(self, nid: str, caught: list[warnings.WarningMessage]) -> None:
+        """A node's ``NodeWarning``s become ``warning`` events naming it; other warnings go on."""
+        for w in caught:
+            if issubclass(w.category, NodeWarning):
+                self.events.emit("warning", node=nid, message=str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     # ---- "why was this recomputed?" -------------------------------------------------------
     def _explain_path(self) -> Path | None:

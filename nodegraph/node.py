@@ -43,6 +43,21 @@ def _carries_grad(v: Any) -> bool:
         return any(_carries_grad(x) for x in v.values())
     return False
 
+class NodeWarning(UserWarning):
+    """A warning a node raises with ``warnings.warn`` (or ``ctx.warn`` outside an executor): the
+    executor turns it into a ``warning`` event naming the node; standalone calls
+    (``nodegraph.create``) leave it to Python's ``warnings``."""
+
+
+def _default_emit(event: str, **kw: Any) -> None:
+    """Events of a node used on its own: warnings reach Python's ``warnings``, the rest is dropped."""
+    if event == "warning":
+        import warnings
+
+        who = kw.get("node") or "node"
+        warnings.warn(f"{who}: {kw.get('message', '')}", NodeWarning, stacklevel=3)
+
+
 class NodeError(RuntimeError):
     """An error attributed to a node (and optionally one of its ports or params)."""
 
@@ -88,7 +103,7 @@ class Context:
     """What a node may use from the engine while it runs."""
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    emit: Callable[..., None] = lambda event, **kw: None
+    emit: Callable[..., None] = _default_emit
     node_id: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
     training: bool = False

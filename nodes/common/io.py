@@ -66,10 +66,10 @@ class LoadImage(Node):
 
     def forward(self) -> dict[str, Any]:
         try:
-            img = open_image(self.params.path)
+            image = pil_to_tensor(open_image(self.params.path))
         except ImageFileError as e:
             raise _fail(self, "path", e) from None
-        return {"image": pil_to_tensor(img).to(self.device)}
+        return {"image": image.to(self.device)}
 
 
 @register("io.SaveImage")
