@@ -3,7 +3,7 @@ index, SIGTERM leaving a consistent index, shared prefix computed once, batching
 item-by-item.
 
 Mutants watched failing: resume that ignores the recorded sha256 (test_resume_recomputes_edited_output),
-a prefix node moved into the item part (test_shared_prefix_runs_once), batch outputs split at the
+an empty prefix, everything per item (test_shared_prefix_runs_once), batch outputs split at the
 wrong offset (test_batch_matches_item_by_item)."""
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The command-line side of mapping: `run --over` killed by SIGTERM and re-run, two torchrun ranks
 equal to one process, a sweep section through `run` / `validate`, `replay` of a plain run.
 
-Mutants watched failing: ranks taking the same items (test_torchrun_two_ranks_match_one_process:
-duplicated work, a part file left), the SIGTERM handler not installed (the killed job's index
-would still be consistent but the exit status differs: test_sigterm_then_rerun_finishes_rest)."""
+Mutants watched failing: every rank taking every item (test_torchrun_two_ranks_match_one_process
+counts 10 computations for 5 items), no SIGTERM handler (test_sigterm_then_rerun_finishes_rest: the
+process dies by the signal instead of unwinding with status 130)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from PIL import Image as PILImage
 from nodegraph.cli import main
 from nodegraph.mapper import map_graph
 from nodegraph.runindex import read_records
+
+from . import map_nodes  # noqa: F401  (registers ngmap.Work here; the subprocesses import it by path)
 
 HERE = Path(__file__).resolve().parent
 DRIVER = ("import runpy, sys; sys.path[:0] = [{here!r}]; import map_nodes; "
@@ -72,13 +74,17 @@ def test_sigterm_then_rerun_finishes_rest(tmp_path, plugin_env):
 
 def test_torchrun_two_ranks_match_one_process(tmp_path, plugin_env):
     folder = images(tmp_path / "in", 5)
-    g = write_graph(tmp_path, scale=True)
+    g = write_graph(tmp_path)
     one = {r.index: r for r in map_graph(g, {"img.path": str(folder)}, out_dir=tmp_path / "one")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "nodegraph.cli", "run", str(g), "--over", f"img.path={folder}", "--out", str(tmp_path / "two"), "-q"]
+    (tmp_path / "calls.log").unlink()
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER.format(here=str(HERE)).replace("; ", "\n"))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(driver),
+           "run", str(g), "--over", f"img.path={folder}", "--out", str(tmp_path / "two"), "-q"]
     env = {**plugin_env, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert len((tmp_path / "calls.log").read_text().split()) == 5  # each item computed by one rank
     recs = read_records(tmp_path / "two" / "out" / "g.index.jsonl")
     assert [r["index"] for r in recs] == list(range(5))
     assert not list((tmp_path / "two" / "out").glob("*.part*"))
