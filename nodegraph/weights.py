@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from .fsutil import publish
+from .fsutil import make_parent, publish
 from .node import file_digest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -123,7 +123,7 @@ def load_into(module: torch.nn.Module, ref: str, base_dir: Path | None = None, s
 def save_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
     """Write a safetensors file through a temp file + rename: never half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

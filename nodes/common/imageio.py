@@ -13,7 +13,7 @@ import torch
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
-from nodegraph.fsutil import publish
+from nodegraph.fsutil import make_parent, publish
 from nodegraph.node import NodeWarning
 from nodegraph.types import LabelSet
 
@@ -99,7 +99,7 @@ def tensor_to_uint8(img: torch.Tensor) -> np.ndarray:
 def save_png_atomic(arr: np.ndarray | PILImage.Image, path: str | os.PathLike[str], **kw: object) -> Path:
     """Write an image through a temp file + rename, so a crash never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     img = arr if isinstance(arr, PILImage.Image) else PILImage.fromarray(arr)
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP",
            ".tif": "TIFF", ".tiff": "TIFF"}.get(path.suffix.lower())

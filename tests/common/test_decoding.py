@@ -140,3 +140,13 @@ def test_node_warnings_reach_events_and_python_warnings(tmp_path: Path) -> None:
     node = nodegraph.create("image.Resize", size=2)
     with pytest.warns(NodeWarning, match="image.Resize: hello"):
         node.ctx.warn("hello")
+
+
+def test_an_output_folder_taken_by_a_file_is_named(tmp_path: Path) -> None:
+    """Writing out/x.png where ``out`` is a file says which name is taken (it was a bare
+    ``[Errno 17] File exists``)."""
+    from nodes.common.io import SaveImage
+
+    (tmp_path / "out").write_text("not a folder")
+    with pytest.raises(NodeError, match="out is a file, not a folder"):
+        SaveImage({"path": str(tmp_path / "out" / "x.png")})(image=torch.zeros(1, 3, 4, 4))

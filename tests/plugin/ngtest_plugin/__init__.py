@@ -154,3 +154,23 @@ class Split(Node):
         w = image.shape[-1] // 2
         left, right = image[..., :w], image[..., -w:]
         return {"left": torch.cat([left, left.flip(-1)], -1), "right": torch.cat([right.flip(-1), right], -1)}
+
+
+@register("ngtest.Sleep")
+class Sleep(Node):
+    """Passes the image through after ``seconds`` (in small steps, with progress): a long node."""
+
+    class Params(Params):
+        seconds: float = Field(1.0, ge=0.0, le=600.0)
+
+    inputs = {"image": Image()}
+    outputs = {"image": Image()}
+
+    def forward(self, image: torch.Tensor) -> dict[str, Any]:
+        import time
+
+        n = max(1, int(self.params.seconds / 0.05))
+        for i in range(n):
+            time.sleep(self.params.seconds / n)
+            self.ctx.progress(i + 1, n)
+        return {"image": image}
