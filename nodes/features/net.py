@@ -198,6 +198,29 @@ def load_pretrained(net: EfficientNetLite0 | None = None) -> EfficientNetLite0:
     return net.eval().requires_grad_(False)
 
 
+def fold_batchnorm(net: EfficientNetLite0) -> EfficientNetLite0:
+    """A copy of ``net`` (eval-mode inference only) with each BatchNorm folded into the conv
+    before it: w' = w gamma / sqrt(var + eps), b' = beta - mean gamma / sqrt(var + eps), the BN
+    replaced by identity. Same outputs to float rounding (~1e-6 relative), a third fewer ops --
+    on CPU the 48 BatchNorms cost as much as the convs at Lite0's small widths."""
+    import copy
+
+    out = copy.deepcopy(net).eval()
+    pairs = [(out, "_conv_stem", "_bn0"), (out, "_conv_head", "_bn1")]
+    for blk in out._blocks:
+        if blk.expand:
+            pairs.append((blk, "_expand_conv", "_bn0"))
+        pairs += [(blk, "_depthwise_conv", "_bn1"), (blk, "_project_conv", "_bn2")]
+    with torch.no_grad():
+        for owner, conv_name, bn_name in pairs:
+            conv, bn = getattr(owner, conv_name), getattr(owner, bn_name)
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            conv.weight.mul_(scale.view(-1, 1, 1, 1))
+            conv.bias = nn.Parameter(bn.bias - bn.running_mean * scale)
+            setattr(owner, bn_name, nn.Identity())
+    return out.requires_grad_(False)
+
+
 def resize_square(image: torch.Tensor, size: int) -> torch.Tensor:
     """B x 3 x H x W -> B x 3 x size x size, bilinear with antialiasing (a no-op when already that
     size; ``size`` 0 keeps the input). The aspect ratio is not kept, as in pytorch-fid's resize."""
@@ -210,8 +233,8 @@ class Lite0Features(nn.Module):
     """The frozen backbone as a feature extractor on our ``Image`` range: ``forward(image)``
     takes B x 3 x H x W in [0, 1] and returns the feature maps of ``taps`` (a list, shallow to
     deep), ready for ``loss.Perceptual``; ``pooled(image)`` is the 1280-d descriptor used by
-    FD-Lite0 (after resizing to ``size`` x ``size``). Stays in eval mode (BatchNorm uses the
-    ImageNet statistics even inside a training graph)."""
+    FD-Lite0 (after resizing to ``size`` x ``size``). Stays in eval mode: BatchNorm uses the
+    ImageNet statistics even inside a training graph (folded into the convs, ``fold_batchnorm``)."""
 
     takes_unit_images = True
     """Tells ``loss.Perceptual`` not to apply ImageNet mean / std: the input transform is inside."""
@@ -222,7 +245,7 @@ class Lite0Features(nn.Module):
         unknown = [t for t in taps if t not in TAPS]
         if unknown:
             raise ValueError(f"unknown EfficientNet-Lite0 taps {unknown}; choose from {list(TAPS)}")
-        self.net, self.tap_names, self.size = net, tuple(taps), int(size)
+        self.net, self.tap_names, self.size = fold_batchnorm(net), tuple(taps), int(size)
         self.requires_grad_(False)
         self.train(False)
 
