@@ -82,6 +82,8 @@ class MapJob:
         self.memo = Cache(ram_bytes=memo_bytes, enabled=memo_bytes > 0)
         self.rank, self.world = dist.rank_world()
         self._inst: dict[str, tuple[str, Node]] = {}
+        self._checked: dict[tuple[int, str], Any] = {}  # params built by precheck, used once by instance()
+        self._raws: dict[int, dict[str, dict[str, Any]]] = {}
         self._plan(index)
         self.kind = kind
         self.lock_path = None if lock is False else Path(lock) if lock is not True else \
@@ -165,9 +167,10 @@ class MapJob:
         bad: dict[int, list[str]] = {}
         seen: dict[str, int] = {}
         for i in todo:
-            for nid, raw in self.item_raw(i, self.items[i]).items():
+            self._raws[i] = self.item_raw(i, self.items[i])
+            for nid, raw in self._raws[i].items():
                 try:
-                    p = self.params(nid, raw)
+                    p = self._checked[(i, nid)] = self.params(nid, raw)
                 except ValidationError as e:
                     bad.setdefault(i, []).extend(
                         f"{nid}.params.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
@@ -261,7 +264,7 @@ class MapJob:
     # ---- one group of items -----------------------------------------------------------------
     def _run_group(self, ids: list[int], prefix: dict[str, dict[str, Any]],
                    bad: dict[int, list[str]]) -> list[ItemResult]:
-        states = [ItemState(i, self.items[i], self.item_raw(i, self.items[i])) for i in ids]
+        states = [ItemState(i, self.items[i], self._raws.pop(i, None) or self.item_raw(i, self.items[i])) for i in ids]
         for st in states:
             if st.index in bad:
                 nid = bad[st.index][0].split(".")[0]
@@ -283,7 +286,8 @@ class MapJob:
         got = self._inst.get(nid)
         if got is not None and got[0] == key:
             return got[1]
-        params = self.params(nid, raw) if raw is not None else self.graph.params_for(nid)
+        params = self.graph.params_for(nid) if raw is None else \
+            self._checked.pop((st.index, nid), None) or self.params(nid, raw)
         ctx = Context(device=self.ex.device, emit=self.events.emit, node_id=nid, base_dir=self.graph.base_dir)
         node = self.graph.node_class(nid)(params, ctx)
         node.ctx.input_types = self.ex._upstream_types(nid)
