@@ -184,3 +184,14 @@ def map_lock(job: Any, records: list[dict[str, Any]], kind: str = "map") -> dict
                "memo_bytes": job.memo.ram_bytes if job.memo.enabled else 0, "index": str(job.index_path)}
     return build_lock(kind, g, job.prefix + job.part, job.ex.device, command=command, items=items,
                       outputs={"files": files, "values": values})
+
+
+def train_lock(trainer: Any, start: int) -> dict[str, Any]:
+    """The lock of a training (``nodegraph.train.loop.Trainer``) as it starts at step ``start``."""
+    g, spec = trainer.graph, trainer.spec
+    lock = build_lock("train", g, list(g.spec.nodes), trainer.device,
+                      command={"command": trainer.command, "steps": spec.steps, "start_step": start,
+                               "world": trainer.dist.world}, outputs={"files": [], "values": {}})
+    if getattr(spec, "seed", None) is not None:
+        lock["seeds"]["train.seed"] = spec.seed
+    return lock

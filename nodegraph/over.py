@@ -20,6 +20,7 @@ import csv
 import glob as globmod
 import itertools
 import json
+import os
 import string
 from pathlib import Path
 from typing import Any
@@ -135,8 +136,10 @@ _FIELDS = {"stem", "index", "name", "node", "p"}
 def item_stem(item: Item, index: int) -> str:
     """The stem of the item's first file-like value (``landscape_01``), else its zero-padded index."""
     for v in item.values():
-        if isinstance(v, str) and Path(v).suffix:
-            return Path(v).stem
+        if isinstance(v, str):
+            stem, ext = os.path.splitext(os.path.basename(v))
+            if ext:
+                return stem
     return f"{index:05d}"
 
 
@@ -155,6 +158,7 @@ def check_pattern(pattern: str) -> None:
 def item_output(original: str, pattern: str, item: Item, index: int, node: str) -> str:
     """Where item ``index`` writes the file a node would write at ``original``: the pattern is
     expanded in the original's folder and keeps its suffix (``out/x.png`` -> ``out/x/<stem>.png``)."""
-    p = Path(original)
-    name = pattern.format(stem=item_stem(item, index), index=index, name=p.stem, node=node, p=item)
-    return str(p.parent / f"{name}{p.suffix}")
+    folder, base = os.path.split(original)
+    name, ext = os.path.splitext(base)
+    return os.path.join(folder, pattern.format(stem=item_stem(item, index), index=index, name=name, node=node,
+                                               p=item) + ext)
