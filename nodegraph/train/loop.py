@@ -186,6 +186,10 @@ class Trainer:
         start = self._maybe_resume()
         spec = self.spec
         self.loaders = self._loaders(start)
+        if self.dist.main:  # what this training uses, for `nodegraph replay` (nodegraph.lock)
+            from ..lock import train_lock, write_lock
+
+            write_lock(train_lock(self, start), self.run_dir / "run.lock.json")
         result = TrainResult(step=start, run_dir=self.run_dir)
         self._window: dict[str, list[float]] = {}
         self._mwindow: dict[str, list[float]] = {}
