@@ -245,17 +245,22 @@ class Lite0Features(nn.Module):
         unknown = [t for t in taps if t not in TAPS]
         if unknown:
             raise ValueError(f"unknown EfficientNet-Lite0 taps {unknown}; choose from {list(TAPS)}")
-        self.net, self.tap_names, self.size = fold_batchnorm(net), tuple(taps), int(size)
+        # channels-last: depthwise and 1x1 convs run ~1.5-2x faster on CPU in NHWC (oneDNN)
+        self.net = fold_batchnorm(net).to(memory_format=torch.channels_last)
+        self.tap_names, self.size = tuple(taps), int(size)
         self.requires_grad_(False)
         self.train(False)
 
     def train(self, mode: bool = True) -> Lite0Features:
         return super().train(False)
 
+    def _input(self, image: torch.Tensor) -> torch.Tensor:
+        return to_input(image).contiguous(memory_format=torch.channels_last)
+
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        out = self.net.taps(to_input(image), self.tap_names)
+        out = self.net.taps(self._input(image), self.tap_names)
         return [out[t] for t in self.tap_names]
 
     def pooled(self, image: torch.Tensor) -> torch.Tensor:
         """B x 3 x H x W in [0, 1] -> B x 1280 (float32): mean-pooled head after the resize."""
-        return self.net.taps(to_input(resize_square(image, self.size)), ("head",))["pooled"]
+        return self.net.taps(self._input(resize_square(image, self.size)), ("head",))["pooled"]
