@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from PIL import Image as PILImage
 from pydantic import Field
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -131,9 +132,17 @@ class LoadLabelMap(Node):
 
     class Params(_LabelSetParams):
         path: InputFile = Field(description="label map PNG")
-        format: Literal["auto", "index", "color"] = Field(
-            "auto", description="auto: palette/grey PNG = index map, RGB = colour map")
+        format: Literal["auto", "index", "color", "dataset"] = Field(
+            "auto", description="auto: palette/grey PNG = index map, RGB = colour map; dataset: the "
+            "label set's published annotation PNG (ade20k: value - 1, 0 = unlabelled; coco: 255 = "
+            "unlabelled)")
         tolerance: float = Field(0.0, ge=0, le=255, description="max RGB distance to a palette colour")
+
+        def model_post_init(self, _ctx: Any) -> None:
+            super().model_post_init(_ctx)
+            if self.format == "dataset" and self.label_set not in labelsets.DATASET_PNG:
+                raise ValueError(f"format 'dataset' reads the published annotation PNGs of "
+                                 f"{', '.join(labelsets.DATASET_PNG)}, not {self.label_set!r}; use index or color")
 
     outputs = {"labels": LabelMap()}
 
@@ -143,8 +152,12 @@ class LoadLabelMap(Node):
 
     def forward(self) -> dict[str, Any]:
         try:
-            ids = decode_label_png(open_image(self.params.path), get_label_set(self.params.label_set),
-                                   self.params.format, self.params.tolerance)
+            img, fmt = open_image(self.params.path), self.params.format
+            if fmt == "dataset":
+                raw = np.asarray(img if img.mode in ("P", "L", "I", "I;16") else img.convert("L")).astype(np.int64)
+                img, fmt = PILImage.fromarray(labelsets.DATASET_PNG[self.params.label_set](raw).astype(np.int32),
+                                              "I"), "index"
+            ids = decode_label_png(img, get_label_set(self.params.label_set), fmt, self.params.tolerance)
         except ImageFileError as e:
             raise _fail(self, "path", e) from None
         return {"labels": torch.from_numpy(ids).unsqueeze(0).to(self.device)}

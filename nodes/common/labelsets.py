@@ -6,6 +6,10 @@ Each family owns its section: ``landscape`` and the SPADE dataset sets (``ade20k
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
+
 from nodegraph.types import LabelSet, register_label_set
 
 
@@ -69,6 +73,22 @@ ADE20K_NAMES = (
 )
 ADE20K = register_label_set(LabelSet(
     name="ade20k", names=ADE20K_NAMES, palette=_palette(151, seed=1), ignore_index=150))
+
+# What a pixel of the datasets' published annotation PNGs means, read as SPADE's loaders read it
+# (``io.LoadLabelMap`` with ``format: dataset``; the readers in nodes/data do the same per item):
+# ADEChallengeData2016 stores class k as k + 1 and 0 for unlabelled; COCO-Stuff's stuffthingmaps
+# store the id itself and 255 for unlabelled. Both map unlabelled to the "don't care" id.
+DATASET_PNG: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "ade20k": lambda v: np.where(v == 0, 150, v - 1),
+    "coco": lambda v: np.where(v == 255, 182, v),
+}
+
+# The procedural landscape classes in ADE20K's vocabulary (ADE20K has no cloud or snow class:
+# clouds are annotated as sky, snowy peaks as mountain). examples/ade20k_landscape_01.png is
+# examples/landscape_01.png relabelled with it and stored as an ADE20K annotation PNG.
+LANDSCAPE_TO_ADE20K = {"sky": "sky", "cloud": "sky", "mountain": "mountain", "rock": "rock",
+                       "snow": "mountain", "water": "water", "sand": "sand", "grass": "grass",
+                       "tree": "tree", "dirt": "earth"}
 
 # COCO-Stuff: id = COCO category id - 1 for things (0..90, the 11 ids COCO never used kept as
 # named placeholders so ids line up) and 91..181 for stuff.

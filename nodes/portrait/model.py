@@ -1,10 +1,18 @@
-"""The whole mask-guided framework G(x^s, m^s, x^t, m^t) as one module, for training and measuring.
+"""The whole mask-guided framework G(x^s, m^s, x^t, m^t) as one module, for measuring.
 
 The graph nodes (``nodes/portrait/nodes.py``) each hold one piece; this module composes the same pieces
-so that a plain training loop (``generator_step`` / ``discriminator_step``, used by the unit
-tests) and the quality benchmark (``benchmarks/portrait_quality.py``) run without the engine.
-Its state_dict prefixes (``local.``, ``mask_encoder.``, ``generator.``, ``background.``,
-``fusion.``) are the ones the nodes look for in a combined weights file.
+so that the quality benchmark (``benchmarks/portrait_quality.py``) runs without the engine. Its
+state_dict prefixes (``local.``, ``mask_encoder.``, ``generator.``, ``background.``, ``fusion.``) are
+the ones the nodes look for in a combined weights file.
+
+Training is ``graphs/mask_guided.json`` (``nodegraph train``), with the loss nodes of
+``nodes/common/losses.py``: eq 3.1 as one ``loss.MSE`` per component, eq 3.2 ``loss.MSE``, eqs 3.3-3.4
+``loss.GAN`` in ``bce`` mode, eq 3.5 ``loss.FeatureMatching``, eqs 3.7-3.8 ``loss.CrossEntropy``.
+Departures from the official code, on purpose: the discriminators give raw logits and the GAN loss is
+BCE-with-logits (never a Sigmoid followed by BCE-with-logits, the official double sigmoid); the parsing
+loss is one cross-entropy on P_F's *logits* (the official code applied CE to Tanh+Softmax outputs, a
+double softmax whose floor is ~1.54 even for a perfect parse) and P_F is a trained, frozen network;
+feature matching uses every intermediate layer of both scales, not only the penultimate one.
 """
 
 from __future__ import annotations
@@ -16,7 +24,6 @@ from torch import nn
 
 from nodes.face.geometry import component_centres, crop_components, expand_parts
 
-from . import losses as L
 from .net import (
     PARTS,
     BackgroundEncoderNet,
@@ -25,7 +32,6 @@ from .net import (
     MaskEncoderNet,
     MaskGuidedGenerator,
     PortraitConfig,
-    discriminator,
     one_hot,
     place_features,
 )
@@ -87,70 +93,9 @@ class MaskGuidedFramework(nn.Module):
         return one_hot(lab)
 
 
-class Discriminators(nn.Module):
-    """D (paired / reconstruction) and D2 (unpaired / transfer), each 2-scale."""
-
-    def __init__(self, cfg: PortraitConfig) -> None:
-        super().__init__()
-        self.paired = discriminator(cfg)
-        self.unpaired = discriminator(cfg)
-
-
-def _f(t: torch.Tensor) -> float:
-    return float(t.detach())
-
-
-def generator_step(model: MaskGuidedFramework, dis: Discriminators, parser: nn.Module | None,
-                   batch: Batch, paired: bool, kl_weight: float = 0.0,
-                   lambdas: dict[str, float] | None = None,
-                   class_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float], tuple]:
-    """Eq 3.9 (paired) or 3.10 (unpaired) for one batch. Returns (loss, logs, stash for D)."""
-    lam = dict(L.LAMBDA, **(lambdas or {}))
-    tgt = batch if paired else batch.roll(1)
-    crops, codes, kl = model.encode(batch)
-    recs = model.local.decode_images(codes)
-    fake = model.render(codes, tgt)
-    cond = model.generator_mask(tgt)
-    d = dis.paired if paired else dis.unpaired
-    fake_outs = d(torch.cat([cond, fake], 1))
-    logs: dict[str, float] = {}
-    loss_local = L.local_reconstruction(recs, crops)
-    loss = lam["local"] * loss_local
-    g_gan = L.gan_generator(fake_outs)
-    gd = g_gan
-    if paired:
-        real = batch.image * 2 - 1
-        with torch.no_grad():
-            real_outs = d(torch.cat([cond, real], 1))
-        fm = L.feature_matching(fake_outs, real_outs)
-        gd = gd + L.LAMBDA_FM * fm
-        loss_global = L.global_reconstruction(fake, real)
-        loss = loss + lam["global"] * loss_global
-        logs.update(fm=_f(fm), global_=_f(loss_global))
-    loss = loss + lam["gd"] * gd
-    if parser is not None and lam["gp"]:
-        loss_gp = L.parsing(parser((fake + 1) / 2), tgt.labels, class_weights)
-        loss = loss + lam["gp"] * loss_gp
-        logs["parse"] = _f(loss_gp)
-    if model.cfg.variant == "vae":
-        loss = loss + kl_weight * kl
-        logs["kl"] = _f(kl)
-    logs.update(local=_f(loss_local), g_gan=_f(g_gan), total=_f(loss))
-    return loss, logs, (fake.detach(), cond, tgt, paired)
-
-
-def discriminator_step(dis: Discriminators, stash: tuple) -> torch.Tensor:
-    """Eq 3.3 for the discriminator of this step's phase, on the detached fake."""
-    fake, cond, tgt, paired = stash
-    d = dis.paired if paired else dis.unpaired
-    real = tgt.image * 2 - 1
-    return L.gan_discriminator(d(torch.cat([cond, real], 1)), d(torch.cat([cond, fake], 1)))
-
-
 def split_state(model: MaskGuidedFramework) -> dict[str, dict[str, torch.Tensor]]:
     """Per-node state dicts (prefix -> state_dict) of a combined framework."""
     return {p: getattr(model, p).state_dict() for p in PREFIXES}
 
 
-__all__ = ["PARTS", "Batch", "MaskGuidedFramework", "Discriminators", "generator_step", "discriminator_step",
-           "split_state", "PREFIXES"]
+__all__ = ["PARTS", "PREFIXES", "Batch", "MaskGuidedFramework", "split_state"]
