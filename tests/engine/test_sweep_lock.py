@@ -98,3 +98,19 @@ def test_replay_names_changed_input(tmp_path):
     row = next(r for r in rep.rows if r["name"].endswith("x.png"))
     assert row["status"] == "differs" and row["max_diff"] == pytest.approx(10 / 255, abs=1.5 / 255)
     assert any("item 0 img.path" in f and "contents changed" in f for f in rep.facts)
+
+
+def test_training_writes_lock_that_replay_compares(tmp_path):
+    from nodegraph.graph import load_graph
+    from nodegraph.train import train
+
+    root = Path(__file__).resolve().parents[2]
+    g = load_graph(root / "graphs" / "tiny_cgan_train.json").with_overrides(
+        {"data.size": 16, "data.length": 16, "gen.width": 8, "disc.width": 8, "disc.scales": 1, "train.batch_size": 4,
+         "train.sample_every": None, "train.samples": [], "train.checkpoint_every": 1000})
+    train(g, steps=1, run_dir=tmp_path / "run", progress=False, export=False)
+    lock = read_lock(tmp_path / "run" / "run.lock.json")
+    assert lock["kind"] == "train" and lock["command"]["steps"] == 1 and lock["seeds"]["train.seed"] == 0
+    assert lock["graph"]["file_sha256"] and lock["versions"]["torch"]
+    rep = replay(tmp_path / "run" / "run.lock.json")
+    assert rep.kind == "train" and rep.identical and not rep.facts
