@@ -172,8 +172,8 @@ class Executor:
             node.check_outputs(out, self.ports[nid][1], node_id=nid)
         except NodeError as e:
             self.events.emit("error", node=nid, type=node.type_name, message=str(e))
-            if e.node == nid:
-                raise
+            if e.node == nid and str(e).startswith((f"{nid}.", f"{nid}:", f"node {nid!r}")):
+                raise  # the message already names the node
             raise NodeError(f"node {nid!r} ({node.type_name}): {e}", nid, e.where) from e
         except Exception as e:
             shapes = ", ".join(f"{k}={describe_value(v)}" for k, v in inputs.items()) or "no inputs"

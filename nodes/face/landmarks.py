@@ -67,14 +67,62 @@ def ring(edges: frozenset) -> list[int]:
         out.append(cur)
 
 
-class LandmarkFaceParser:
-    """Callable: RGB uint8 image -> (labels H x W int64, landmarks 478 x 2 (x, y)) or None."""
+class quiet_stderr:
+    """Send file descriptor 2 to /dev/null for a while: MediaPipe's C++ code logs to it directly
+    (absl "All log messages before absl::InitializeLog()...", TFLite delegate lines) on every
+    run, which GLOG_minloglevel does not reach. Python-level errors are raised, not printed, so
+    nothing of ours is lost."""
 
-    def __init__(self) -> None:
+    def __enter__(self) -> None:
+        import sys
+
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+
+    def __exit__(self, *exc: object) -> None:
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+
+
+def choose_faces(faces: list[np.ndarray], face: str | int) -> tuple[list[int], str]:
+    """Which of the detected faces (landmark arrays, N x 2 (x, y)) to use, numbered left to right,
+    and a sentence for the user when more than one was found ("" otherwise). ``face``:
+    ``"largest"`` (landmark bounding box area), ``"all"``, or an index. IndexError for an index
+    beyond the faces found."""
+    order = sorted(range(len(faces)), key=lambda i: float(faces[i][:, 0].mean()))
+    faces = [faces[i] for i in order]
+    area = [float(np.ptp(f[:, 0]) * np.ptp(f[:, 1])) for f in faces]
+    if face == "all":
+        chosen = list(range(len(faces)))
+    elif face == "largest":
+        chosen = [int(np.argmax(area))]
+    else:
+        if int(face) >= len(faces):
+            raise IndexError(f"face {face} asked for, but {len(faces)} found")
+        chosen = [int(face)]
+    note = ""
+    if len(faces) > 1:
+        which = "all of them" if face == "all" else ", ".join(
+            f"face {k} (from the left; centre x={faces[k][:, 0].mean():.0f}, {np.ptp(faces[k][:, 0]):.0f} px wide"
+            + (", the largest" if k == int(np.argmax(area)) else "") + ")" for k in chosen)
+        note = (f"{len(faces)} faces found; used {which}. Choose with params.face: largest, "
+                f"0..{len(faces) - 1} (left to right) or all")
+    return [order[k] for k in chosen], note
+
+
+class LandmarkFaceParser:
+    """Callable: RGB uint8 image -> (labels H x W int64, landmarks 478 x 2 (x, y)) or None;
+    ``faces(rgb)`` gives every face's landmarks, ``parse(rgb, pts)`` the labels for one."""
+
+    def __init__(self, max_faces: int = 8) -> None:
         fm, conn, ss = import_mediapipe()
-        self.mesh = fm.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
-                                min_detection_confidence=0.5)
-        self.selfie = ss.SelfieSegmentation(model_selection=0)
+        with quiet_stderr():
+            self.mesh = fm.FaceMesh(static_image_mode=True, max_num_faces=max_faces, refine_landmarks=True,
+                                    min_detection_confidence=0.5)
+            self.selfie = ss.SelfieSegmentation(model_selection=0)
         self.oval = ring(conn.FACEMESH_FACE_OVAL)
         self.eyes = [ring(conn.FACEMESH_LEFT_EYE), ring(conn.FACEMESH_RIGHT_EYE)]
         self.nose = sorted({i for e in conn.FACEMESH_NOSE for i in e})
@@ -83,18 +131,24 @@ class LandmarkFaceParser:
         self.mesh.close()
         self.selfie.close()
 
-    def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
-        res = self.mesh.process(rgb)
-        if not res.multi_face_landmarks:
-            return None
+    def faces(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """Landmarks (478 x 2, (x, y) in pixels) of every face found, in MediaPipe's order."""
+        with quiet_stderr():
+            res = self.mesh.process(rgb)
         h, w = rgb.shape[:2]
-        lm = res.multi_face_landmarks[0].landmark
-        return np.array([[p.x * w, p.y * h] for p in lm], np.float32)
+        return [np.array([[p.x * w, p.y * h] for p in f.landmark], np.float32)
+                for f in (res.multi_face_landmarks or [])]
+
+    def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
+        found = self.faces(rgb)
+        return found[choose_faces(found, "largest")[0][0]] if found else None
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         pts = self.landmarks(rgb)
-        if pts is None:
-            return None
+        return None if pts is None else (self.parse(rgb, pts), pts)
+
+    def parse(self, rgb: np.ndarray, pts: np.ndarray) -> np.ndarray:
+        """11-label mask (H x W int64) of the face whose landmarks are ``pts``."""
         h, w = rgb.shape[:2]
         lab = np.zeros((h, w), np.uint8)
 
@@ -118,8 +172,9 @@ class LandmarkFaceParser:
         poly(OUTER_UPPER + INNER_UPPER[::-1], 7)
         poly(OUTER_LOWER + INNER_LOWER[::-1], 9)
         poly(INNER_UPPER + INNER_LOWER[1:-1], 8)
-        self._hair_and_forehead(rgb, pts, oval, lab)
-        return lab.astype(np.int64), pts
+        with quiet_stderr():
+            self._hair_and_forehead(rgb, pts, oval, lab)
+        return lab.astype(np.int64)
 
     def _hair_and_forehead(self, rgb: np.ndarray, pts: np.ndarray, oval: np.ndarray, lab: np.ndarray) -> None:
         h, w = lab.shape

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import cv2
 import numpy as np
@@ -29,7 +29,7 @@ from nodegraph.types import Image, LabelMap, Tensor
 from nodes.data.celebamask import BISENET_ORDER, map19_to_11
 
 from .geometry import COMPONENTS, component_centres, crop_components, expand_parts
-from .landmarks import MediaPipeMissing, alignment
+from .landmarks import MediaPipeMissing, alignment, choose_faces
 from .net import BiSeNet, UNetParserNet
 
 UNET_DEFAULTS = {"ngf": 32, "depth": 6, "max_mult": 4, "norm": "batch"}
@@ -188,6 +188,8 @@ class LandmarkParser(Node):
     ``size``, the input the portrait networks expect; otherwise labels are in the photo's frame.
     Outputs the (aligned) image, its ``celebamask11`` mask, the component centres (N x 5 x 2,
     ``face.ComponentCrop`` convention) and the 478 face-mesh landmarks (N x 478 x 2, (x, y)).
+    A photo with several faces: ``face`` picks the largest (default; a warning names which of how
+    many), one by index counted from the left, or all of them (one output item per face).
     Needs the optional extra: ``pip install --no-deps mediapipe==0.10.21`` (see docs).
     """
 
@@ -197,6 +199,9 @@ class LandmarkParser(Node):
     class Params(Params):
         align: bool = Field(True, description="warp to the canonical aligned face crop")
         size: int = Field(256, ge=64, le=1024, description="side of the aligned output")
+        face: Literal["largest", "all"] | Annotated[int, Field(ge=0)] = Field(
+            "largest", description="which face of a photo with several: the largest, all (one output "
+                                   "per face), or an index counted from the left")
 
     inputs = {"image": Image()}
     outputs = {"image": Image(), "labels": LabelMap("celebamask11"),
@@ -211,27 +216,43 @@ class LandmarkParser(Node):
         except MediaPipeMissing as e:
             raise NodeError(f"face.LandmarkParser: {e}", self.type_name, "setup") from None
 
+    def _faces(self, i: int, rgb: np.ndarray) -> list[np.ndarray]:
+        """The landmarks of the face(s) ``params.face`` picks in image ``i``, saying which when several."""
+        who = self.ctx.node_id or self.type_name
+        found = self.parser.faces(np.ascontiguousarray(rgb))
+        if not found:
+            raise NodeError(f"{who}: no face found in image {i} of the batch ({rgb.shape[1]}x{rgb.shape[0]}): "
+                            "face.LandmarkParser needs a roughly frontal face of at least ~80 px", who, "image")
+        try:
+            chosen, note = choose_faces(found, self.params.face)
+        except IndexError as e:
+            raise NodeError(f"{who}.params.face: {e} in image {i} (faces are numbered from the left, from 0)",
+                            who, "face") from None
+        if note:
+            self.ctx.warn(f"image {i}: {note}")
+        return [found[k] for k in chosen]
+
     def forward(self, image):
         imgs, labs, lms = [], [], []
         for i, x in enumerate(image):
             rgb = (x.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
-            got = self.parser(np.ascontiguousarray(rgb))
-            if got is None:
-                raise NodeError(f"no face found in image {i} of the batch ({rgb.shape[1]}x{rgb.shape[0]}): "
-                                "face.LandmarkParser needs a roughly frontal face of at least ~80 px",
-                                self.ctx.node_id or self.type_name, "image")
-            lab, pts = got
-            out = rgb.astype(np.float32) / 255
-            if self.params.align:
-                s = self.params.size
-                m = alignment(pts, lab, s)
-                out = cv2.warpAffine(out, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                lab = cv2.warpAffine(lab.astype(np.uint8), m, (s, s), flags=cv2.INTER_NEAREST,
-                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(np.int64)
-                pts = pts @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)
-            imgs.append(torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1))))
-            labs.append(torch.from_numpy(lab))
-            lms.append(torch.from_numpy(pts.astype(np.float32)))
+            for pts in self._faces(i, rgb):
+                self._one(rgb, pts, imgs, labs, lms)
         labels = torch.stack(labs).to(image.device)
         return {"image": torch.stack(imgs).clamp(0, 1).to(image.device), "labels": labels,
                 "centres": component_centres(labels).to(image.device), "landmarks": torch.stack(lms).to(image.device)}
+
+    def _one(self, rgb: np.ndarray, pts: np.ndarray, imgs: list, labs: list, lms: list) -> None:
+        """Parse (and align) one face of ``rgb``; appends its image, labels and landmarks."""
+        lab = self.parser.parse(np.ascontiguousarray(rgb), pts)
+        out = rgb.astype(np.float32) / 255
+        if self.params.align:
+            s = self.params.size
+            m = alignment(pts, lab, s)
+            out = cv2.warpAffine(out, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            lab = cv2.warpAffine(lab.astype(np.uint8), m, (s, s), flags=cv2.INTER_NEAREST,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(np.int64)
+            pts = pts @ m[:, :2].T.astype(np.float32) + m[:, 2].astype(np.float32)
+        imgs.append(torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1))))
+        labs.append(torch.from_numpy(lab))
+        lms.append(torch.from_numpy(pts.astype(np.float32)))

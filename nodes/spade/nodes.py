@@ -104,9 +104,10 @@ class Generator(Node):
     version = "1"
 
     class Params(_SPADEParams):
-        size: int = Field(0, ge=0, le=4096, description="official crop size: the map is resized "
-                          "(nearest) to size x size/aspect and the latent grid sized from it; 0 = the "
-                          "label map's own size (must be a multiple of 2^upsamplings)")
+        size: int = Field(0, ge=0, le=4096, description="output width (official crop size): the map is "
+                          "resized (nearest) to this width keeping its aspect ratio, both sides multiples "
+                          "of 2^upsamplings (a warning says what changed beyond a uniform scaling); 0 = "
+                          "the label map's own size (must be multiples of 2^upsamplings)")
         seed: int = Field(0, description="seed of z ~ N(0, I) when the model is a VAE and no z/style is given")
         weights: WeightsRef = Field("", description="converted official or our weights (manifest name or "
                                     ".safetensors); empty = random init")
@@ -141,10 +142,10 @@ class Generator(Node):
             state = weights_mod.load(str(path))
             extra = {**_manifest_config(p.weights), **_file_config(str(path))}
         cfg = _resolve_config(p, state, extra)
-        if p.size:
+        if cfg.use_vae and p.size:
             cfg = replace(cfg, crop_size=p.size)
         elif not cfg.use_vae:
-            cfg = replace(cfg, crop_size=0)
+            cfg = replace(cfg, crop_size=0)  # the latent grid follows the map (see _fit)
         self.config = cfg
         if p.seed and not cfg.use_vae:
             self.ctx.warn(f"params.seed = {p.seed} changes nothing: these weights are not a VAE model "
@@ -165,14 +166,31 @@ class Generator(Node):
         if p.encoder_weights:
             self.encoder = _load_encoder(p.encoder_weights, self.ctx.base_dir, cfg).to(self.device).eval()
 
+    def _fit(self, hw: tuple[int, int]) -> tuple[int, int]:
+        """The size the map is resized to (nearest), with a warning when that is more than a uniform
+        scaling: ``size`` keeps the map's aspect ratio; a VAE's latent grid is fixed by its
+        trained fc layer, so its maps are resized to the trained crop/aspect."""
+        cfg, (h, w) = self.config, hw
+        if cfg.use_vae and cfg.crop_size:
+            out = (round(cfg.crop_size / cfg.aspect_ratio), cfg.crop_size)
+            if abs((out[1] / out[0]) / (w / h) - 1) > 0.02:
+                self.ctx.warn(f"the {w}x{h} label map was resized to {out[1]}x{out[0]}: this VAE generator's "
+                              f"latent grid is fixed at aspect {cfg.aspect_ratio:g} by its weights")
+            return out
+        if not self.params.size:
+            return (h, w)
+        out, note = _fit_size((h, w), self.params.size, cfg.n_up)
+        if note:
+            self.ctx.warn(f"the {w}x{h} label map was resized to {out[1]}x{out[0]}: {note}")
+        return out
+
     def forward(self, labels: torch.Tensor, instance: torch.Tensor | None = None,
                 z: torch.Tensor | None = None, style: torch.Tensor | None = None) -> dict[str, Any]:
         cfg = self.config
-        if cfg.crop_size:
-            hw = (round(cfg.crop_size / cfg.aspect_ratio), cfg.crop_size)
-            if tuple(labels.shape[-2:]) != hw:
-                labels = _nearest(labels, hw)
-                instance = None if instance is None else _nearest(instance, hw)
+        hw = self._fit(tuple(labels.shape[-2:]))
+        if tuple(labels.shape[-2:]) != hw:
+            labels = _nearest(labels, hw)
+            instance = None if instance is None else _nearest(instance, hw)
         try:
             seg = semantic_input(labels.to(self.device), cfg,
                                  None if instance is None else instance.to(self.device))
@@ -198,6 +216,22 @@ class Generator(Node):
         except ValueError as e:
             raise ValueError(f"spade.Generator: {e}") from None
         return {"image": ((out + 1) / 2).contiguous()}
+
+
+def _fit_size(hw: tuple[int, int], size: int, n_up: int) -> tuple[tuple[int, int], str]:
+    """(H, W) for a map of size ``hw`` at output width ``size``: the map's aspect ratio kept (the
+    official ``aspect_ratio`` option), both sides multiples of 2^n_up (the latent grid is upsampled
+    n_up times). Returns the size and a note saying what changed beyond a uniform scaling, or ""."""
+    h, w = hw
+    f = 2 ** n_up
+    W = max(f, size // f * f)
+    H = max(f, round(W * h / w / f) * f)
+    notes = []
+    if W != size:
+        notes.append(f"size {size} is not a multiple of {f} (2^{n_up} upsamplings): width {W}")
+    if abs((W / H) / (w / h) - 1) > 0.02:
+        notes.append(f"aspect ratio {w / h:.2f} became {W / H:.2f} (sides must be multiples of {f})")
+    return (H, W), "; ".join(notes)
 
 
 def _load_trainable(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
