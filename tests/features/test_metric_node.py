@@ -53,3 +53,22 @@ def test_registered_in_the_metric_family_and_converter_listed():
     registry.load_family("metric")
     assert registry.get("metric.FrechetDistance") is FrechetDistance
     assert registry.load_converter("inception").__name__ == "convert_inception"
+
+
+def test_graph_with_default_perceptual_and_fd_validates_and_runs(tmp_path):
+    from nodegraph.cache import Cache
+    from nodegraph.events import EventBus
+    from nodegraph.executor import Executor
+    from nodegraph.graph import graph_from_dict
+
+    raw = {"nodegraph": 1, "nodes": {
+        "ra": {"type": "data.Landscapes", "params": {"seed": 0, "size": 64, "length": 2, "batch_size": 2}},
+        "rb": {"type": "data.Landscapes", "params": {"seed": 1, "size": 64, "length": 2, "batch_size": 2}},
+        "perc": {"type": "loss.Perceptual", "inputs": {"a": "ra.image", "b": "rb.image"}},
+        "fd": {"type": "metric.FrechetDistance", "params": {"kid_subsets": 2},
+               "inputs": {"a": "ra.image", "b": "rb.image"}},
+    }}
+    g = graph_from_dict(raw, base_dir=tmp_path)
+    assert g.validate() == []
+    res = Executor(g, device="cpu", cache=Cache(enabled=False), events=EventBus()).run(["perc", "fd"])
+    assert float(res["perc"]["loss"]) > 0 and float(res["fd"]["value"]) > 0
