@@ -102,6 +102,8 @@ def main() -> None:
 @click.option("--keep-going", is_flag=True, help="record a failing item in the index and go on")
 @click.option("--index", "index_path", type=click.Path(dir_okay=False), help="results index (JSONL)")
 @click.option("--no-resume", is_flag=True, help="recompute items the index records as done")
+@click.option("--stats", multiple=True, metavar="NODE.PORT",
+              help="mean and covariance of a per-item output over all items (and ranks)")
 @click.option("--no-sweep", is_flag=True, help="ignore the graph's sweep section")
 @click.option("--lock", "lock_path", type=click.Path(dir_okay=False), help="where to write the run lock")
 @click.option("--no-lock", is_flag=True, help="write no run lock")
@@ -110,7 +112,7 @@ def main() -> None:
 def run(graph: str, sets: tuple[str, ...], out_dir: str | None, outputs: tuple[str, ...], log_path: str | None,
         device: str, cache_dir: str | None, cache_ram: str, no_cache: bool, quiet: bool, over: tuple[str, ...],
         product: bool, pattern: str | None, batch: int, keep_going: bool, index_path: str | None, no_resume: bool,
-        no_sweep: bool, lock_path: str | None, no_lock: bool, debug: bool) -> None:
+        stats: tuple[str, ...], no_sweep: bool, lock_path: str | None, no_lock: bool, debug: bool) -> None:
     """Run GRAPH (a .json graph file); with --over or a sweep section, once per item."""
     from .executor import Executor
     from .mapcli import run_many, write_run_lock
@@ -127,7 +129,8 @@ def run(graph: str, sets: tuple[str, ...], out_dir: str | None, outputs: tuple[s
     if over or (g.spec.sweep and not no_sweep):
         run_many(g, over, product=product, sweep=None if no_sweep else g.spec.sweep, pattern=pattern, lock=lock,
                  outputs=list(outputs) or None, batch=batch, keep_going=keep_going, index=index_path,
-                 resume=not no_resume, device=device, cache=cache, log_path=log_path, quiet=quiet)
+                 resume=not no_resume, device=device, cache=cache, log_path=log_path, quiet=quiet,
+                 stats=list(stats))
         return
     bus = EventBus()
     sinks: list[Any] = []

@@ -66,6 +66,8 @@ def summarize(end: dict[str, Any]) -> None:
                err=True)
     for k, v in (end.get("means") or {}).items():
         click.echo(f"mean {k} = {v:.6g}", err=True)
+    for k, n in (end.get("stats") or {}).items():
+        click.echo(f"stats of {k}: mu, sigma over {n} row(s) -> {end['stats_path']}", err=True)
 
 
 def run_many(g: Graph, over: tuple[str, ...], *, product: bool, sweep: dict[str, Any] | None, pattern: str | None,

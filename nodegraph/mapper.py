@@ -37,6 +37,7 @@ from .graph import Graph, GraphError, Problem, _set_dotted, parse_link
 from .mapexec import ItemState, JobInterrupted, SignalGuard, error_text, plan_calls, run_batched
 from .node import Context, Node, NodeError, file_digest, path_kind
 from .over import DEFAULT_PATTERN, Item, check_pattern, item_output
+from .reduce import Moments, reduce_and_save
 from .types import Scalar
 
 
@@ -71,7 +72,7 @@ class MapJob:
                  pattern: str = DEFAULT_PATTERN, batch: int = 1, keep_going: bool = False,
                  index: str | Path | None = None, resume: bool = True, device: Any = None,
                  cache: Cache | None = None, events: EventBus | None = None, memo_bytes: int = 0,
-                 lock: str | Path | bool = True, kind: str = "map") -> None:
+                 lock: str | Path | bool = True, kind: str = "map", stats: list[str] | None = None) -> None:
         if batch < 1:
             raise ValueError(f"--batch must be >= 1 (got {batch})")
         check_pattern(pattern)
@@ -84,7 +85,10 @@ class MapJob:
         self._inst: dict[str, tuple[str, Node]] = {}
         self._checked: dict[tuple[int, str], Any] = {}  # params built by precheck, used once by instance()
         self._raws: dict[int, dict[str, dict[str, Any]]] = {}
+        self.stats = list(stats or [])
         self._plan(index)
+        self._check_stats()
+        self.moments = {k: Moments() for k in self.stats}
         self.kind = kind
         self.lock_path = None if lock is False else Path(lock) if lock is not True else \
             self.index_path.with_name(self.index_path.name.removesuffix(".jsonl").removesuffix(".index") + ".lock.json")
@@ -131,6 +135,21 @@ class MapJob:
         if problems:
             raise GraphError(problems, self.graph.source)
         return v.ports
+
+    def _check_stats(self) -> None:
+        problems = []
+        for k in self.stats:
+            nid, _, port = k.rpartition(".")
+            if nid not in self.part:
+                problems.append(Problem(k, f"--stats needs an output of a node that depends on the item "
+                                           f"({', '.join(self.part) or 'none'})"))
+            elif port not in self.ex.ports[nid][1]:
+                problems.append(Problem(k, f"{nid} has no output {port!r} "
+                                           f"(outputs: {', '.join(self.ex.ports[nid][1])})"))
+        if problems:
+            raise GraphError(problems, "--stats")
+        self.stats_path = self.index_path.with_name(
+            self.index_path.name.removesuffix(".jsonl").removesuffix(".index") + ".stats.safetensors")
 
     def _default_index(self) -> Path:
         for n, ks in self.out_params.items():
@@ -221,6 +240,9 @@ class MapJob:
                     for res in self._run_group(todo_ids[s:s + self.batch], prefix, bad):
                         writer.write(res.record(self.job))
                         counts[res.status] += 1
+                        for k in self.stats if res.status == "ok" else ():
+                            nid, _, port = k.rpartition(".")
+                            self.moments[k].add(res.results[nid][port])
                         self.events.emit("item_done" if res.status == "ok" else "item_error", index=res.index,
                                          item=self._label(res.index), seconds=round(res.seconds, 4),
                                          error=res.error)
@@ -251,8 +273,12 @@ class MapJob:
 
                 write_lock(map_lock(self, final, self.kind), self.lock_path)
         counts = dist.sum_counts(counts)
+        extra: dict[str, Any] = {}
+        if self.stats:
+            extra = {"stats": reduce_and_save(self.moments, self.stats_path, self.rank == 0),
+                     "stats_path": str(self.stats_path)}
         self.events.emit("map_end", seconds=round(seconds, 4), index=str(self.index_path), lock=str(self.lock_path),
-                         means=_means(final) if final is not None else {}, **counts)
+                         means=_means(final) if final is not None else {}, **counts, **extra)
 
     def _label(self, i: int) -> str:
         from .over import item_stem

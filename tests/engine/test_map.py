@@ -161,3 +161,19 @@ def test_over_errors_are_named_before_work(tmp_path):
         list(map_graph(graph(tmp_path), {"img.path": [str(folder / "im0.png"), str(folder / "gone.png")]}))
     with pytest.raises(GraphError, match="writes the same file"):
         list(map_graph(graph(tmp_path), {"w.factor": "[0.1, 0.2]", "img.path": [str(folder / "im0.png")] * 2}))
+
+
+def test_stats_are_mean_and_covariance_over_items(tmp_path):
+    from safetensors.torch import load_file
+
+    folder = make_folder(tmp_path, n=5)
+    res = run_all(graph(tmp_path), folder, stats=["m.value", "w.image"])
+    feats = np.stack([r.results["w"]["image"].flatten().numpy() for r in res]).astype(np.float64)
+    got = load_file(str(tmp_path / "out" / "graph.stats.safetensors"))
+    assert float(got["w.image.n"]) == 5
+    np.testing.assert_allclose(got["w.image.mu"].numpy(), feats.mean(0), atol=1e-9)
+    np.testing.assert_allclose(got["w.image.sigma"].numpy(), np.cov(feats, rowvar=False), atol=1e-9)
+    vals = np.array([r.values["m.value"] for r in res])
+    assert float(got["m.value.mu"][0]) == pytest.approx(vals.mean())
+    with pytest.raises(GraphError, match="--stats needs an output of a node that depends on the item"):
+        run_all(graph(tmp_path), folder, stats=["c.image"])

@@ -1,5 +1,6 @@
 """The command-line side of mapping: `run --over` killed by SIGTERM and re-run, two torchrun ranks
-equal to one process, a sweep section through `run` / `validate`, `replay` of a plain run.
+equal to one process (index, files, all-reduced feature statistics), a sweep section through
+`run` / `validate`, `replay` of a plain run.
 
 Mutants watched failing: every rank taking every item (test_torchrun_two_ranks_match_one_process
 counts 10 computations for 5 items), no SIGTERM handler (test_sigterm_then_rerun_finishes_rest: the
@@ -15,8 +16,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from click.testing import CliRunner
 from PIL import Image as PILImage
+from safetensors.torch import load_file
 
 from nodegraph.cli import main
 from nodegraph.mapper import map_graph
@@ -75,16 +78,20 @@ def test_sigterm_then_rerun_finishes_rest(tmp_path, plugin_env):
 def test_torchrun_two_ranks_match_one_process(tmp_path, plugin_env):
     folder = images(tmp_path / "in", 5)
     g = write_graph(tmp_path)
-    one = {r.index: r for r in map_graph(g, {"img.path": str(folder)}, out_dir=tmp_path / "one")}
+    one = {r.index: r for r in map_graph(g, {"img.path": str(folder)}, out_dir=tmp_path / "one", stats=["w.image"])}
     (tmp_path / "calls.log").unlink()
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(here=str(HERE)).replace("; ", "\n"))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(driver),
-           "run", str(g), "--over", f"img.path={folder}", "--out", str(tmp_path / "two"), "-q"]
+           "run", str(g), "--over", f"img.path={folder}", "--out", str(tmp_path / "two"), "-q", "--stats", "w.image"]
     env = {**plugin_env, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len((tmp_path / "calls.log").read_text().split()) == 5  # each item computed by one rank
+    s1, s2 = (load_file(str(tmp_path / d / "out" / "g.stats.safetensors")) for d in ("one", "two"))
+    assert float(s2["w.image.n"]) == 5  # the two ranks' sums, all-reduced
+    for k in s1:
+        torch.testing.assert_close(s2[k], s1[k], rtol=0, atol=1e-12)
     recs = read_records(tmp_path / "two" / "out" / "g.index.jsonl")
     assert [r["index"] for r in recs] == list(range(5))
     assert not list((tmp_path / "two" / "out").glob("*.part*"))
