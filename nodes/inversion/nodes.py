@@ -316,14 +316,32 @@ class LearnBoundary(_Node):
     does (1 x L x D), pointing towards label 1. Outputs ``boundary`` and ``accuracy`` (L, training)."""
 
     class Params(Params):
+        select: list[int] = Field(default_factory=list, description="with attribute values (not 0 / 1): the "
+                                  "entries along dim 1 of `labels` to average into one score per code (e.g. [1] "
+                                  "of data.Portraits colors = hair RGB); [] = all")
+        threshold: float | None = Field(None, description="label = score > threshold; None = 0 / 1 labels as "
+                                        "given, else a median split of the score")
         l2: float = Field(1e-3, ge=0, description="L2 penalty on the standardised normal")
         iters: int = Field(100, ge=1, le=10000, description="LBFGS iterations")
 
-    inputs = {"wplus": Latent("W+", doc="N x L x D codes"), "labels": Tensor(doc="N binary labels (0 / 1)")}
+    inputs = {"wplus": Latent("W+", doc="N x L x D codes"),
+              "labels": Tensor(doc="N binary labels (0 / 1), or N x K x ... attribute values (see select)")}
     outputs = {"boundary": Tensor(rank=3), "accuracy": Tensor(rank=1)}
 
+    def _binary(self, labels: torch.Tensor) -> torch.Tensor:
+        p = self.params
+        v = labels.float()
+        if p.select:
+            v = v[:, p.select]
+        score = v.reshape(v.shape[0], -1).mean(1)
+        if p.threshold is not None:
+            return (score > p.threshold).float()
+        if labels.dim() == 1 and bool(((score == 0) | (score == 1)).all()):
+            return score
+        return (score > score.median()).float()
+
     def forward(self, wplus: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
-        y = labels.flatten().float()
+        y = self._binary(labels) if labels.shape[0] == wplus.shape[0] else labels.flatten().float()
         if y.numel() != wplus.shape[0]:
             raise self.error(f"{y.numel()} labels for {wplus.shape[0]} codes", "inputs.labels")
         if not bool(((y == 0) | (y == 1)).all()) or y.min() == y.max():
