@@ -115,14 +115,24 @@ def test_mis_shaped_or_missing_tensor_is_refused_by_name(name, official, tmp_pat
 
 @pytest.mark.parametrize("name", CASES)
 def test_pickled_code_is_not_run(name, official, tmp_path):
-    """weights_only=True: a checkpoint that also holds a pickled object is refused, not unpickled.
-    Mutant: ``torch.load(..., weights_only=False)`` (the object loads and the file converts)."""
+    """A checkpoint that also holds a pickled object whose unpickling would run code: the code
+    never runs (the object is read as an inert stand-in, nodes.common.convert.Inert) and the
+    weights under ``state_dict`` are converted (issue 19, BR-2-21).
+    Mutant: ``torch.load(..., weights_only=False)`` (``_record`` runs)."""
     src = tmp_path / "pickled.pth"
+    RAN.clear()
     torch.save({"state_dict": official[name][0], "optimizer": _Unsafe()}, src)
-    with pytest.raises(ValueError, match="not a plain"):
-        _convert(name)(str(src), str(tmp_path / "x.safetensors"))
-    assert not (tmp_path / "x.safetensors").exists()
+    _convert(name)(str(src), str(tmp_path / "x.safetensors"))
+    assert RAN == [] and (tmp_path / "x.safetensors").exists()
+
+
+RAN: list[str] = []
+
+
+def _record(what: str) -> None:
+    RAN.append(what)
 
 
 class _Unsafe:
-    pass
+    def __reduce__(self):
+        return (_record, ("unpickling ran code",))
