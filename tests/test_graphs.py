@@ -3,7 +3,6 @@ sha256 and provenance."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -45,4 +44,8 @@ def test_manifest_entries_match_files() -> None:
         f = PROJECT_ROOT / "weights" / entry["file"]
         assert f.is_file(), f"{name}: {f} missing"
         assert entry["sha256"] == file_digest(f), f"{name}: sha256 mismatch"
-        assert json.dumps(entry.get("provenance", {})), name
+        prov = entry.get("provenance") or {}
+        # Mutant: an entry without provenance or quality (the old check, json.dumps(...), was always truthy)
+        assert isinstance(prov.get("command"), str) and prov["command"].strip(), f"{name}: provenance.command"
+        assert prov.get("data") and prov.get("steps"), f"{name}: provenance.data / steps"
+        assert entry.get("quality"), f"{name}: no measured quality"

@@ -56,9 +56,17 @@ def test_plugin_discovered_through_entry_point(plugin_env):
     assert "ngtest.Scale" not in json.loads(cli(["nodes", "--json"], without).stdout)
 
 
-def test_registry_lazy_family_load():
+def test_registry_lazy_family_load(plugin_env):
+    """Asking for one type imports its family only (a run imports what its graph uses).
+    Mutant: an eager registry that loads every entry point on the first get()."""
     cls = registry.get("ngtest.Const")
     assert cls.type_name == "ngtest.Const"
+    code = ("import sys; from nodegraph import registry; registry.get('ngtest.Const'); "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith(('nodes', 'ngtest_plugin')))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=plugin_env,
+                            check=True).stdout.split()
+    assert any(m.startswith("ngtest_plugin") for m in loaded), loaded
+    assert not [m for m in loaded if m.startswith("nodes")], loaded
 
 
 def test_nodes_listing_human_and_label_sets():
