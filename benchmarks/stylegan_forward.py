@@ -7,9 +7,11 @@ tests/stylegan/reference.py (``official_synthesis``): per-sample modulated weigh
 k x k and one grouped conv per layer (its fused path), ``upfirdn2d_native`` resampling, the
 equalised-lr scales applied on every call. "ours" is ``nodes.stylegan.net.Generator`` on the same
 official-layout weights (channel_multiplier 2, 512 channels, the official 256 px model and the
-64 px one), eval + inference_mode, in both modulation modes: "scaled" (input x s, shared-weight
-conv, output x demodulation: what stylegan.Generator runs) and "grouped". Cases interleaved;
-best of N wall time; max |difference| to the official output printed.
+64 px one), eval + inference_mode, in each modulation mode (``ModulatedConv2d``): "scaled"
+(input x s, shared-weight conv, output x demodulation), "grouped" (per-sample weights, grouped
+conv) and "auto" (what stylegan.Generator runs: grouped at batch 1 where the weight is smaller
+than the activations, else scaled). Cases interleaved; best of N wall time; max |difference| to
+the official output printed.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def bench(size: int, batch: int, reps: int) -> dict[str, float]:
     ours.eval()
     wp = torch.randn(batch, ours.n_latent, 512, generator=torch.Generator().manual_seed(1))
     cases = {"official": lambda: official_synthesis(st, size, wp),
+             "auto": lambda: ours.set_mode("auto")(wp),
              "scaled": lambda: ours.set_mode("scaled")(wp),
              "grouped": lambda: ours.set_mode("grouped")(wp)}
     best = dict.fromkeys(cases, float("inf"))
@@ -53,7 +56,7 @@ def bench(size: int, batch: int, reps: int) -> dict[str, float]:
             for name, fn in cases.items():
                 best[name] = min(best[name], timed(fn)[0])
     res = {k: v for k, v in best.items()}
-    for k in ("scaled", "grouped"):
+    for k in ("auto", "scaled", "grouped"):
         res[f"diff_{k}"] = float((outs[k] - outs["official"]).abs().max())
     return res
 
@@ -67,14 +70,16 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     print(f"threads {a.threads}, best of {a.reps}, load average at start {os.getloadavg()[0]:.2f}")
-    print("| size | batch | official (s) | ours scaled (s) | ratio | ours grouped (s) | ratio | max abs diff |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| size | batch | official (s) | ours auto (s) | ratio | scaled (s) | ratio | grouped (s) | ratio "
+          "| max abs diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for size in a.sizes:
         for batch in a.batches:
             r = bench(size, batch, a.reps)
-            print(f"| {size} | {batch} | {r['official']:.3f} | {r['scaled']:.3f} | {r['scaled'] / r['official']:.2f}x "
-                  f"| {r['grouped']:.3f} | {r['grouped'] / r['official']:.2f}x "
-                  f"| {max(r['diff_scaled'], r['diff_grouped']):.1e} |", flush=True)
+            o = r["official"]
+            print(f"| {size} | {batch} | {o:.3f} | " + " | ".join(
+                f"{r[k]:.3f} | {r[k] / o:.2f}x" for k in ("auto", "scaled", "grouped"))
+                + f" | {max(r['diff_auto'], r['diff_scaled'], r['diff_grouped']):.1e} |", flush=True)
     print(f"load average at end {os.getloadavg()[0]:.2f}")
 
 

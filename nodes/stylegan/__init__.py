@@ -22,7 +22,6 @@ it; with ``z`` input the generator's ``latent_avg`` buffer tracks the running w_
 and real in two passes (minibatch stddev must not mix them) and returns B x 1 logits.
 
 CPU default: preset ``cpu64`` = ``StyleGANConfig(size=64, style_dim=512, n_mlp=8,
-channel_multiplier=1, channel_max=128)`` (128 channels at every resolution 4..64, 10 W+ codes,
-4.35 M generator parameters). The shipped sample weights are named ``stylegan2_faces64``
-(trained by ``graphs/stylegan2_train.json`` on ``data.Portraits``).
+channel_multiplier=1, channel_max=32)`` (32 channels at every resolution 4..64, 10 W+ codes), the
+width graphs/stylegan2_train.json trains on one CPU core; its export is ``stylegan2_faces64``.
 """

@@ -34,7 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .ops import BLUR_KERNEL, fused_leaky_relu, make_kernel, upfirdn2d
+from .ops import BLUR_KERNEL, fused_leaky_relu, fused_leaky_relu_, make_kernel, upfirdn2d
 
 W_AVG_BETA = 0.995
 """Decay of the running w_avg during training (official TF ``dlatent_avg_beta``, ADA ``w_avg_beta``)."""
@@ -98,7 +98,7 @@ PRESETS: dict[str, StyleGANConfig] = {
     "ffhq256": StyleGANConfig(256),              # rosinality FFHQ 256, the IDInvert / DDS size
     "ffhq1024": StyleGANConfig(1024),            # official FFHQ (convert_weight.py)
     "car512": StyleGANConfig(512),               # official LSUN car
-    "cpu64": StyleGANConfig(64, channel_multiplier=1, channel_max=128),  # our CPU default, stylegan2_faces64
+    "cpu64": StyleGANConfig(64, channel_multiplier=1, channel_max=32),  # stylegan2_faces64 (trains on a CPU)
 }
 
 
@@ -161,7 +161,7 @@ class EqualLinear(nn.Module):
         return f"EqualLinear({self.weight.shape[1]}, {self.weight.shape[0]})"
 
 
-ModMode = Literal["grouped", "scaled"]
+ModMode = Literal["auto", "grouped", "scaled"]
 
 
 class ModulatedConv2d(nn.Module):
@@ -172,7 +172,9 @@ class ModulatedConv2d(nn.Module):
     ``mode`` folds the per-sample weights two equivalent ways: ``"grouped"`` builds B x out x in
     x k x k weights and runs one grouped conv (the official fused path); ``"scaled"`` scales the
     input by s, convolves with the shared weight and scales the output by the demodulation
-    coefficients (the official ``fused=False`` path). ``benchmarks/stylegan_forward.py`` times both.
+    coefficients (the official ``fused=False`` path); ``"auto"`` (default) takes "grouped" at
+    batch 1 when the weight is smaller than the activations (high resolutions), else "scaled".
+    ``benchmarks/stylegan_forward.py`` times them.
     """
 
     def __init__(self, in_ch: int, out_ch: int, k: int, style_dim: int, demodulate: bool = True,
@@ -187,11 +189,13 @@ class ModulatedConv2d(nn.Module):
         self.padding = k // 2
         self.weight = nn.Parameter(torch.randn(1, out_ch, in_ch, k, k))
         self.modulation = EqualLinear(style_dim, in_ch, bias_init=1)
-        self.mode: ModMode = "scaled"
+        self.mode: ModMode = "auto"
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         s = self.modulation(style)                                   # B x in
-        if self.mode == "grouped":
+        if self.mode == "grouped" or (self.mode == "auto" and x.shape[0] == 1
+                                      and self.weight.numel() < x[0].numel() * (4 if self.upsample else 1)):
+            # batch 1 where the weight is smaller than the activations: fold s and d into it
             return self._grouped(x, s)
         weight = self.weight[0] * self.scale                         # out x in x k x k
         x = x * s[:, :, None, None]
@@ -201,8 +205,8 @@ class ModulatedConv2d(nn.Module):
             out = F.conv2d(x, weight, padding=self.padding)
         if self.demodulate:
             # sum_ik (s_i w_oik)^2 = (s^2) @ (sum_k w_oik^2)^T: B x out, no B x out x in x k x k tensor
-            d = torch.rsqrt((s * s) @ weight.pow(2).sum((2, 3)).t() + 1e-8)
-            out = out * d[:, :, None, None]
+            d = torch.rsqrt((s * s) @ weight.pow(2).sum((2, 3)).t() + 1e-8)[:, :, None, None]
+            out = out * d if out.requires_grad else out.mul_(d)
         return out
 
     def _grouped(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -270,7 +274,13 @@ class StyledConv(nn.Module):
         self.activate = FusedLeakyReLU(out_ch)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        return self.activate(self.noise(self.conv(x, style), noise))
+        out = self.conv(x, style)
+        if out.requires_grad:
+            return self.activate(self.noise(out, noise))
+        # inference: the same arithmetic in place on the fresh conv output (no extra buffers)
+        if noise is None:
+            noise = out.new_empty(out.shape[0], 1, *out.shape[2:]).normal_()
+        return fused_leaky_relu_(out.add_(self.noise.weight * noise), self.activate.bias)
 
 
 class ToRGB(nn.Module):
