@@ -201,9 +201,10 @@ class _SynthesisNode(_StyleGANNode):
         return {"image": image, "raw": raw, "features": feats, "model": self.net}
 
 
-MOD_MODE = "scaled"
-"""How inference folds the modulation (``ModulatedConv2d``): input/output scaling beat grouped
-convs on CPU at batch 1 and 8 (benchmarks/stylegan_forward.py)."""
+MOD_MODE = "auto"
+"""How inference folds the modulation (``ModulatedConv2d``): per-sample weights at batch 1 where
+they are smaller than the activations, else input/output scaling; 0.64-0.80x the official
+structure's time on CPU at 64 / 256 px, batch 1 / 8 (benchmarks/results_stylegan.md)."""
 
 SYNTH_OUTPUTS: dict[str, PortType] = {
     "image": Image(doc="G(w) in [0, 1] (clamped)"),
