@@ -14,8 +14,9 @@ weights; ``optimizer.zero_grad`` clears only the code's), and F(x) of the fixed 
 recomputed at every step. "ours" freezes the networks and computes F(x) once. Both start from the
 same E(x); the max |w_ours - w_official| after the timed steps is printed (Adam's first steps
 are ~lr sign(g), so tiny gradient differences may flip a few entries by up to 2 lr per step).
-Cases interleaved; best of ``reps`` wall times; time per iteration = total / steps (each includes
-its own set-up: E(x), and for ours F(x) once).
+Cases interleaved, best of ``reps``. "s/iter" is the median time of steps 2..n (steady state,
+``--steps`` >= 3); "set-up" is the first step's extra time (E(x) init, and for ours F(x) once).
+100 iterations cost about set-up + 100 x s/iter.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def networks(size: int) -> tuple[GeneratorV1, Encoder, CaffeVGG16]:
     return g, e, f
 
 
-def official_loop(g, e, f, x: torch.Tensor, steps: int) -> torch.Tensor:
+def official_loop(g, e, f, x: torch.Tensor, steps: int, stamp=None) -> torch.Tensor:
     """inverter.py's loop structure: nothing frozen, F(x) every step, backward into every weight."""
     for m in (g, e, f):
         m.requires_grad_(True)
@@ -64,15 +65,16 @@ def official_loop(g, e, f, x: torch.Tensor, steps: int) -> torch.Tensor:
         opt.zero_grad()
         loss.backward()
         opt.step()
+        stamp()
     for m in (g, e, f):
         m.zero_grad(set_to_none=True)
     return z.detach()
 
 
-def ours(g, e, f, x: torch.Tensor, steps: int) -> torch.Tensor:
+def ours(g, e, f, x: torch.Tensor, steps: int, stamp=None) -> torch.Tensor:
     with torch.no_grad():
         w0 = e(x)
-    return invert(g, x, w0, E=e, F=f, weights=LAM, steps=steps)[0]
+    return invert(g, x, w0, E=e, F=f, weights=LAM, steps=steps, progress=lambda *_: stamp())[0]
 
 
 def main() -> None:
@@ -84,21 +86,27 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     print(f"torch {torch.__version__}, {a.threads} thread(s), steps {a.steps}, best of {a.reps}")
-    print("| size | ours s/iter | official s/iter | ratio | max abs dw |")
-    print("|---|---|---|---|---|")
+    print("| size | ours s/iter | official s/iter | ratio | ours set-up s | official set-up s | max abs dw |")
+    print("|---|---|---|---|---|---|---|")
+    warm = networks(16)  # first-call costs (allocator, kernels) out of the timed runs
+    xw = torch.zeros(1, 3, 16, 16)
+    ours(*warm, xw, 2, lambda: None), official_loop(*warm, xw, 2, lambda: None)
     for size in a.sizes:
         g, e, f = networks(size)
         x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1)) * 2 - 1
-        best = {"ours": float("inf"), "official": float("inf")}
+        it = {"ours": float("inf"), "official": float("inf")}
+        setup = dict(it)
         codes = {}
         for _ in range(a.reps):
             for name, fn in (("ours", ours), ("official", official_loop)):
-                t = time.perf_counter()
-                codes[name] = fn(g, e, f, x, a.steps)
-                best[name] = min(best[name], (time.perf_counter() - t) / a.steps)
+                stamps = [time.perf_counter()]
+                codes[name] = fn(g, e, f, x, a.steps, lambda s=stamps: s.append(time.perf_counter()))
+                gaps = sorted(b - a_ for a_, b in zip(stamps[1:-1], stamps[2:], strict=True))
+                it[name] = min(it[name], gaps[len(gaps) // 2])               # median steady-state step
+                setup[name] = min(setup[name], stamps[1] - stamps[0] - gaps[len(gaps) // 2])
         dw = (codes["ours"] - codes["official"]).abs().max().item()
-        print(f"| {size} | {best['ours']:.3f} | {best['official']:.3f} | {best['ours'] / best['official']:.2f} "
-              f"| {dw:.2e} |", flush=True)
+        print(f"| {size} | {it['ours']:.3f} | {it['official']:.3f} | {it['ours'] / it['official']:.2f} "
+              f"| {setup['ours']:.2f} | {setup['official']:.2f} | {dw:.2e} |", flush=True)
 
 
 if __name__ == "__main__":
