@@ -25,7 +25,7 @@ from .cache import Cache, canonical, make_key
 from .codeversion import code_digest
 from .events import EventBus
 from .graph import Graph, GraphError, Problem, parse_link
-from .node import Context, Node, NodeError, NodeWarning, path_kind
+from .node import Context, Node, NodeError, NodeWarning, file_digest, path_kind
 from .types import PortType
 
 
@@ -59,6 +59,7 @@ class Executor:
         self.ports: dict[str, tuple[dict[str, PortType], dict[str, PortType]]] = {}
         self.keys: dict[str, str] = {}
         self._components: dict[str, dict[str, Any]] = {}
+        self._files_changed: dict[str, list[str]] = {}
         self._plans: dict[tuple[str, ...] | None, list[str]] = {}
 
     # ---- planning -----------------------------------------------------------------------
@@ -115,18 +116,19 @@ class Executor:
                 node.ctx.input_types = self._upstream_types(nid)
                 self.keys[nid] = key = self.key_of(nid)
                 if node.cacheable and node.cache_valid():
-                    hit, tier = self.cache.get(key, self.device)
-                    if hit is not None:
+                    hit, tier, meta = self.cache.get_entry(key, self.device)
+                    changed = _changed_files(meta) if hit is not None else []
+                    if hit is not None and not changed:
                         results[nid] = hit
                         self.events.emit("cached", node=nid, type=node.type_name, tier=tier, key=key[:16])
                         continue
+                    self._files_changed[nid] = changed
                 inputs = self._inputs(nid, results)
                 reason = self._why(nid, explain_prev.get(nid))
                 results[nid] = self._compute(nid, node, inputs, reason)
                 computed += 1
                 if node.cacheable:
-                    self.cache.put(key, results[nid], meta={"node_type": node.type_name,
-                                                            "code": self._components[nid]["code"]})
+                    self.cache.put(key, results[nid], meta=self._entry_meta(nid, node))
         self._save_explain()
         self.events.emit("run_end", seconds=round(time.perf_counter() - t0, 4), computed=computed,
                          cached=len(order) - computed)
@@ -188,6 +190,15 @@ class Executor:
         self.events.emit("done", node=nid, **done)
         return out
 
+    def _entry_meta(self, nid: str, node: Node) -> dict[str, str]:
+        """What a cache entry records beside the outputs: node type, code digest, and the sha256 of
+        each file the node wrote (a saver stands in for its run only while they are unchanged)."""
+        meta = {"node_type": node.type_name, "code": self._components[nid]["code"]}
+        files = {p: file_digest(p) for p in node.written_files() if os.path.isfile(p)}
+        if files:
+            meta["files"] = json.dumps(files, sort_keys=True)
+        return meta
+
     def _relay(self, nid: str, caught: list[warnings.WarningMessage]) -> None:
         """A node's ``NodeWarning``s become ``warning`` events naming it; other warnings go on."""
         for w in caught:
@@ -229,6 +240,8 @@ class Executor:
             return "cache disabled"
         if self.keys.get(nid) in self.cache.corrupt:
             return "its cache entry could not be read (a damaged file; removed)"
+        if self._files_changed.get(nid):
+            return "output file changed or removed since it was written: " + ", ".join(self._files_changed[nid])
         if prev is None:
             return "first run"
         cur = self._components[nid]
@@ -249,6 +262,12 @@ class Executor:
         if ups:
             reasons.append("upstream changed: " + ", ".join(ups))
         return "; ".join(reasons) or "cache entry evicted or missing"
+
+
+def _changed_files(meta: dict[str, str]) -> list[str]:
+    """The files a cache entry recorded (path -> sha256) that are gone or hold other bytes now."""
+    recorded = json.loads(meta["files"]) if meta.get("files") else {}
+    return [p for p, sha in recorded.items() if not os.path.isfile(p) or file_digest(p) != sha]
 
 
 @functools.cache

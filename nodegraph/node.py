@@ -234,6 +234,12 @@ class Node:
         """False when a cached result cannot stand in for running (e.g. a saved file was deleted)."""
         return True
 
+    def written_files(self) -> list[str]:
+        """Files this node wrote in its last run (default: its ``OutputFile`` params that exist).
+        The executor records their sha256 with the cache entry; a changed or missing file makes
+        the node run again instead of being reported cached."""
+        return [p for _, kind, p in self.path_params() if kind == "output" and p and os.path.isfile(p)]
+
     def fingerprint(self) -> str:
         """Extra cache-key material; default: sha256 of every ``InputFile`` param's contents."""
         h = hashlib.sha256()

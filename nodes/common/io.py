@@ -44,8 +44,15 @@ class _Saver(Node):
     is_sink = True
 
     def cache_valid(self) -> bool:
-        # A cached save stands only while the written file is still there.
+        # A cached save stands only while the written file is still there (and, checked by the
+        # executor against written_files, holds the bytes written).
         return Path(self.params.path).exists() or Path(_numbered(self.params.path, 0)).exists()
+
+    def written_files(self) -> list[str]:
+        p = Path(self.params.path)
+        if p.is_file():
+            return [str(p)]
+        return [str(f) for f in sorted(p.parent.glob(f"{p.stem}_[0-9][0-9][0-9]{p.suffix}"))]
 
 
 def _numbered(path: str, i: int) -> str:
