@@ -197,6 +197,14 @@ def describe_type(cls: Any) -> dict[str, Any]:
     }
 
 
+def summary(doc: str) -> str:
+    """The first sentence of a docstring's first paragraph, joined across its wrapped lines (the
+    first line alone stopped mid-sentence)."""
+    para = " ".join(doc.strip().split("\n\n")[0].split())
+    m = re.search(r"(?<=[.!?:])\s+(?=[A-Z(`])", para)
+    return para[: m.start()] if m else para
+
+
 @main.command()
 @click.argument("pattern", required=False)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable listing")
@@ -226,7 +234,7 @@ def nodes(pattern: str | None, as_json: bool, label_sets: bool) -> None:
     con = Console()
     for name, cls in chosen.items():
         d = describe_type(cls)
-        first = escape(d["doc"].splitlines()[0]) if d["doc"] else ""
+        first = escape(summary(d["doc"]))
         con.print(f"[bold cyan]{name}[/]  {first}")
         for k, v in d["inputs"].items():
             con.print(f"    in   {k}: {v['describe']}{' (optional)' if v.get('optional') else ''}")
