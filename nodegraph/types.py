@@ -113,10 +113,19 @@ def attribute_schema_names() -> list[str]:
 
 @dataclass(frozen=True)
 class PortType:
-    """Base of every port type. ``optional`` only matters for inputs."""
+    """Base of every port type. ``optional`` and ``requires_grad`` only matter for inputs.
+
+    ``requires_grad=True`` declares that the node differentiates with respect to this input
+    (``torch.autograd.grad(out, input, create_graph=True)``, e.g. an R1 penalty on real data).
+    In ``nodegraph train`` the engine then hands the node an input that carries a gradient: a
+    value that does not already (a data batch, a frozen node's output) is replaced by a leaf
+    tensor that requires grad, and every node between that source and this one runs with
+    autograd on the same leaf (docs/training.md, "Gradients with respect to data").
+    """
 
     optional: bool = field(default=False, kw_only=True)
     doc: str = field(default="", kw_only=True)
+    requires_grad: bool = field(default=False, kw_only=True)
 
     @property
     def kind(self) -> str:
@@ -141,6 +150,8 @@ class PortType:
         out: dict[str, Any] = {"type": self.kind, "describe": self.describe()}
         if self.optional:
             out["optional"] = True
+        if self.requires_grad:
+            out["requires_grad"] = True
         if self.doc:
             out["doc"] = self.doc
         return out

@@ -10,6 +10,7 @@ every rank trains on its slice of the global batch and gradients are averaged (`
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -26,9 +27,11 @@ from ..graph import Graph, GraphError, Problem, load_graph, parse_link
 from ..node import Context, DatasetNode, Node, NodeError
 from . import ckpt
 from .data import GracefulStop, StreamSampler, derive_seed, init_dist, make_loader, seed_everything
+from .ema import EMA
 from .exec import StepGraph
 from .export import check_replace, export_dir, export_trained, graph_label
 from .log import Progress, sample_grid
+from .optim import build_optimizers, owner
 from .spec import TrainSpec, check_train, parse_train
 
 
@@ -132,8 +135,12 @@ class Trainer:
                 self.dist.broadcast_module(mod)
             elif mod is not None:
                 mod.eval().requires_grad_(False)
-        self.optims = {name: self._optimizer(name) for name in spec.objectives}
-        self.params = {n: [p for g in o.param_groups for p in g["params"]] for n, o in self.optims.items()}
+        try:
+            self.optims, self.params = build_optimizers(spec, self.nodes)
+        except NodeError as e:
+            raise TrainError(str(e), e.node) from None
+        self.ema = EMA({nid: self.nodes[nid].module() for nid in spec.ema}, spec.ema,  # type: ignore[misc]
+                       self._global_batch()) if spec.ema else None
         amp = None
         self.scalers: dict[str, Any] = {}
         if spec.amp and self.device.type == "cuda":
@@ -147,22 +154,10 @@ class Trainer:
                                 check_every_step=self.debug)
         self.grad_sets = {n: self.runner.grad_set(o.updates) for n, o in spec.objectives.items()}
 
-    def _optimizer(self, name: str) -> torch.optim.Optimizer:
-        obj = self.spec.objectives[name]
-        o = obj.optimizer
-        groups, seen = [], set()
-        for nid in obj.updates:
-            mod = self.nodes[nid].module()
-            assert mod is not None
-            ps = [p for p in mod.parameters() if p.requires_grad and id(p) not in seen]
-            seen |= {id(p) for p in ps}
-            if ps:
-                lr = o.lr * obj.lr_mult.get(nid, 1.0)
-                groups.append({"params": ps, "lr": lr, "initial_lr": lr, "node": nid})
-        if not groups:
-            raise TrainError(f"train.objectives.{name}: the nodes it updates ({', '.join(obj.updates)}) "
-                             "have no parameters that require grad", name)
-        return o.build(groups)
+    def _global_batch(self) -> int:
+        """The global batch of the first dataset (images per step, for EMA half-lives)."""
+        node = self.nodes[self.spec.datasets[0]]
+        return self.spec.batch_size or int(getattr(node.params, "batch_size", 1) or 1)
 
     def _loaders(self, start: int) -> dict[str, Any]:
         out = {}
@@ -246,6 +241,8 @@ class Trainer:
         self._losses = {}
         for name, weights in self.spec.plan(step):
             self._objective(step, name, weights)
+        if self.ema is not None:
+            self.ema.update(step)
         for k, v in self._losses.items():
             self._window.setdefault(k, []).append(v)
         self._last_losses = dict(self._losses)
@@ -296,7 +293,7 @@ class Trainer:
                          "(train.clip_grad) or check the data.", node)
 
     def _update(self, step: int, name: str, obj: Any, total: torch.Tensor) -> None:
-        opt, params = self.optims[name], self.params[name]
+        opt, params = self.optims[owner(self.spec, name)], self.params[name]
         scaler = self.scalers.get(name)
         opt.zero_grad(set_to_none=True)
         if not total.requires_grad:  # the same on every rank: the graph decides it
@@ -343,7 +340,13 @@ class Trainer:
         if not self.spec.samples or not self.dist.main:
             return
         targets = {parse_link(lk)[0] for lk in self.spec.samples}  # type: ignore[index]
-        vals = self.runner.evaluate(targets, set())
+        if self.ema is not None:  # samples show the averaged weights: recompute what depends on them
+            self.runner.forget(self.spec.ema)
+            with self.ema.applied():
+                vals = self.runner.evaluate(targets, set())
+            self.runner.forget(self.spec.ema)
+        else:
+            vals = self.runner.evaluate(targets, set())
         cols = []
         for lk in self.spec.samples:
             nid, port = parse_link(lk)  # type: ignore[misc]
@@ -363,6 +366,9 @@ class Trainer:
             self.dist.barrier()
             return None
         tensors, meta = ckpt.pack(self._trained_modules(), self.optims, self._opt_types(), self.scalers)
+        if self.ema is not None:
+            tensors.update(self.ema.state())
+            meta["ema"] = {nid: beta for nid, beta in self.ema.beta.items()}
         spec = self.spec
         meta.update({
             "format": 1, "graph_hash": self.graph_hash,
@@ -383,7 +389,7 @@ class Trainer:
         return {nid: self.nodes[nid].module() for nid in self.spec.trained_nodes}  # type: ignore[misc]
 
     def _opt_types(self) -> dict[str, str]:
-        return {n: o.optimizer.type for n, o in self.spec.objectives.items()}
+        return {n: self.spec.objectives[n].optimizer.type for n in self.optims}  # type: ignore[union-attr]
 
     def _maybe_resume(self) -> int:
         found = ckpt.list_checkpoints(self.run_dir)
@@ -415,6 +421,9 @@ class Trainer:
                              "cannot follow (start a new --run-dir instead)")
         for mod in self._trained_modules().values():
             self.dist.broadcast_module(mod)
+        for nid in self.ema.load(tensors) if self.ema is not None else []:
+            self._warn(f"train.ema.{nid}: the checkpoint holds no average of these weights; it restarts "
+                       "from the resumed weights")
         current = self.graph.spec.model_dump(mode="json", exclude={"layout"})
         if meta.get("graph_hash") != self.graph_hash:
             self._warn(f"the graph changed since the checkpoint ({ckpt.graph_diff(meta.get('graph', {}), current)})"
@@ -437,11 +446,20 @@ class Trainer:
                           "params": self.nodes[d].params.model_dump(mode="json")} for d in spec.datasets],
                 "steps": step, "batch_size": getattr(self, "batch_size", None), "seed": spec.seed,
                 "world_size": self.dist.world, "device": str(self.device)}
+        if self.ema is not None:  # export writes the averaged weights of these nodes
+            prov["ema"] = {nid: dict(e.model_dump(exclude_none=True), beta=self.ema.beta[nid])
+                           for nid, e in spec.ema.items()}
+        with self.ema.applied() if self.ema is not None else contextlib.nullcontext():
+            out = self._export_files(prov, result)
+        for name, path in out.items():
+            self.bus.emit("export", name=name, path=str(path))
+        return out
+
+    def _export_files(self, prov: dict[str, Any], result: TrainResult) -> dict[str, Path]:
+        spec = self.spec
         out = export_trained(self.nodes, spec.export, directory=self.export_dir, replace=self.replace,
                              provenance=prov, objectives={n: o.updates for n, o in spec.objectives.items()},
                              losses=result.losses, metrics=result.metrics)
-        for name, path in out.items():
-            self.bus.emit("export", name=name, path=str(path))
         return out
 
     def close(self) -> None:

@@ -17,7 +17,9 @@ A ``train`` section turns a graph into a trainable system (see docs/training.md)
     }
 
 Objectives run in the order they are listed, each step. ``phases`` switch objectives or loss
-weights by step (ranges and/or alternation: ``every``/``offset``).
+weights by step (ranges and/or alternation: ``every``/``offset``). An objective may share
+another's optimizer (``"optimizer": "D"``: a lazy regulariser stepping the same Adam every k
+steps), and ``ema`` keeps moving averages of trained nodes' weights (``ema.py``).
 """
 
 from __future__ import annotations
@@ -43,16 +45,28 @@ class OptimizerSpec(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     momentum: float = Field(0.0, ge=0, description="sgd only")
     nesterov: bool = False
+    lazy_every: int | None = Field(
+        None, ge=1, description="k: an objective sharing this optimizer runs every k steps (lazy "
+        "regularisation); lr and betas become lr*c and beta**c with c = k/(k+1) (StyleGAN2 App. B)")
+
+    def correction(self) -> float:
+        """c = k / (k + 1) for ``lazy_every`` k, else 1: k main steps and one lazy step then move
+        the weights as far as k + 1 plain steps would, with the same momentum horizon."""
+        k = self.lazy_every
+        return k / (k + 1) if k else 1.0
 
     def build(self, groups: list[dict[str, Any]]) -> Any:
-        """The torch optimizer over ``groups`` (param groups, each with its own ``lr``)."""
+        """The torch optimizer over ``groups`` (param groups, each with its own ``lr``; the lazy
+        correction is already in their ``lr``, see :meth:`correction`)."""
         import torch
 
         if self.type == "sgd":
             return torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
                                    nesterov=self.nesterov)
         cls = torch.optim.AdamW if self.type == "adamw" else torch.optim.Adam
-        return cls(groups, lr=self.lr, betas=tuple(self.betas), eps=self.eps, weight_decay=self.weight_decay)
+        c = self.correction()
+        betas = (float(self.betas[0]) ** c, float(self.betas[1]) ** c)
+        return cls(groups, lr=self.lr, betas=betas, eps=self.eps, weight_decay=self.weight_decay)
 
 
 class ScheduleSpec(_Strict):
@@ -102,13 +116,45 @@ class ObjectiveSpec(_Strict):
     losses: dict[str, float] = Field(..., min_length=1,
                                      description='"node.port" of a Scalar output -> weight')
     updates: list[str] = Field(..., min_length=1, description="nodes whose module() parameters it updates")
-    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    optimizer: OptimizerSpec | str = Field(
+        default_factory=OptimizerSpec, description="an optimizer, or the name of another objective whose "
+        "optimizer (and its state) this one steps too (a lazy regulariser sharing the main Adam)")
     lr_mult: dict[str, float] = Field(default_factory=dict,
                                       description="per-node learning-rate multiplier (param groups)")
     schedule: ScheduleSpec | None = None
     clip_grad: float | None = Field(None, gt=0, description="max global grad norm (None: inherit)")
     every: int = Field(1, ge=1, description="run on steps where step % every == offset")
     offset: int = Field(0, ge=0)
+    doc: str = Field("", description="why these weights / settings (sources, conventions)")
+
+
+class EmaSpec(_Strict):
+    """Moving average of one node's weights: ``half_life`` in training images, or ``decay`` per step."""
+
+    half_life: float | None = Field(None, gt=0, description="images after which a step's weight in the "
+                                    "average halves (StyleGAN2: 10,000); beta = 0.5 ** (batch / half_life)")
+    decay: float | None = Field(None, ge=0, lt=1, description="beta per step")
+    rampup: float | None = Field(None, gt=0, description="with half_life: the half-life is at most rampup x "
+                                 "the images seen so far (StyleGAN2-ADA ema_rampup 0.05), so early averages "
+                                 "do not drag the initial weights along")
+
+    @model_validator(mode="after")
+    def _one(self) -> EmaSpec:
+        if (self.half_life is None) == (self.decay is None):
+            raise ValueError("give exactly one of 'half_life' (images) or 'decay' (per step)")
+        if self.rampup is not None and self.half_life is None:
+            raise ValueError("'rampup' shortens a 'half_life'; give one")
+        return self
+
+    def beta(self, batch_size: int, step: int | None = None) -> float:
+        """The decay applied after step ``step`` (0-based) for a global batch of ``batch_size``
+        images; ``step`` None ignores the ramp-up."""
+        if self.decay is not None:
+            return self.decay
+        half = float(self.half_life or 1)
+        if self.rampup is not None and step is not None:
+            half = min(half, (step + 1) * batch_size * self.rampup)
+        return 0.5 ** (batch_size / half)
 
 
 class PhaseSpec(_Strict):
@@ -152,6 +198,8 @@ class TrainSpec(_Strict):
     sample_count: int = Field(8, ge=1, le=64)
     metrics: list[str] = Field(default_factory=list, description='extra Scalar "node.port" to log')
     export: dict[str, str] = Field(default_factory=dict, description="node id -> weights name")
+    ema: dict[str, EmaSpec] = Field(default_factory=dict, description="node id -> moving average of its "
+                                    "weights (what samples show and export writes)")
     export_dir: str | None = Field(None, description="a weights folder to export into (default: RUN/export; "
                                    "--weights-dir overrides; replacing an entry needs --replace)")
 
@@ -272,5 +320,33 @@ def check_train(graph: Graph, spec: TrainSpec, ports: dict[str, Any]) -> None:
             problems.append(Problem(f"train.export.{nid}", "no such node"))
         elif nid not in spec.trained_nodes:
             problems.append(Problem(f"train.export.{nid}", "this node is not updated by any objective"))
+    for nid in spec.ema:
+        if nid not in spec.trained_nodes:
+            problems.append(Problem(f"train.ema.{nid}", "not a node updated by some objective"))
+    problems += _shared_optimizer_problems(spec)
     if problems:
         raise GraphError(problems, graph.source)
+
+
+def _shared_optimizer_problems(spec: TrainSpec) -> list[Problem]:
+    """An objective naming another's optimizer: that one must own an optimizer and update every
+    node this one does (its param groups are the shared ones)."""
+    out = []
+    for name, obj in spec.objectives.items():
+        if not isinstance(obj.optimizer, str):
+            continue
+        where = f"train.objectives.{name}.optimizer"
+        owner = spec.objectives.get(obj.optimizer)
+        if owner is None or obj.optimizer == name:
+            out.append(Problem(where, f"{obj.optimizer!r} is not another objective "
+                               f"(objectives: {', '.join(spec.objectives)})"))
+        elif isinstance(owner.optimizer, str):
+            out.append(Problem(where, f"objective {obj.optimizer} shares an optimizer itself; name its owner "
+                               f"{owner.optimizer!r}"))
+        elif not set(obj.updates) <= set(owner.updates):
+            out.append(Problem(f"train.objectives.{name}.updates", f"a shared optimizer only holds the nodes "
+                               f"{obj.optimizer} updates ({', '.join(owner.updates)})"))
+        elif obj.lr_mult:
+            out.append(Problem(f"train.objectives.{name}.lr_mult", f"set it on {obj.optimizer}, whose "
+                               "optimizer this objective shares"))
+    return out

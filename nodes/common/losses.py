@@ -49,7 +49,7 @@ def gan_term(logits: torch.Tensor, mode: str, target: str) -> torch.Tensor:
         if target == "fake":
             return (x ** 2).mean()
         return ((x - 1.0) ** 2).mean()
-    # bce: non-saturating (Goodfellow et al. 2014): -log sigmoid(D) = softplus(-D)
+    # bce / logistic: non-saturating (Goodfellow et al. 2014): -log sigmoid(D) = softplus(-D)
     if target == "fake":
         return F.softplus(x).mean()
     return F.softplus(-x).mean()
@@ -62,6 +62,8 @@ class GANLoss(Node):
     hinge: L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(s)))], L_G = -E[D(G(s))];
     ls:    L_D = E[(D(x) - 1)^2] + E[D(G(s))^2],            L_G = E[(D(G(s)) - 1)^2];
     bce:   L_D = E[softplus(-D(x))] + E[softplus(D(G(s)))],  L_G = E[softplus(-D(G(s)))].
+    logistic: the same formulas under the StyleGAN / StyleGAN2 name (non-saturating logistic loss;
+    rosinality ``d_logistic_loss`` / ``g_nonsaturating_loss``; pair it with ``loss.R1``).
     Multi-scale outputs are averaged over scales (as SPADE's GANLoss does).
 
     Matching-aware D (Reed et al. 2016 GAN-CLS; Zhao's L_{D_cGAN}): with ``wrong`` = D on real data
@@ -71,7 +73,7 @@ class GANLoss(Node):
     """
 
     class Params(Params):
-        mode: Literal["hinge", "ls", "bce"] = "hinge"
+        mode: Literal["hinge", "ls", "bce", "logistic"] = "hinge"
         role: Literal["g", "d"] = Field("g", description="g: generator loss on fake; d: discriminator loss")
         terms: tuple[float, float, float] = Field(
             (1.0, 1.0, 1.0), description="D weights of (real, wrong, fake) when 'wrong' is wired: paper 1/1/1, "
