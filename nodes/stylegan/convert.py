@@ -29,7 +29,6 @@ Official checkpoints carry their own licences (FFHQ models: CC BY-NC): never bun
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -132,5 +131,6 @@ def convert(src: str, dst: str, which: str = "g_ema", noise_seed: int = 0, lr_ml
     save_atomic(out, Path(dst), metadata=meta)
     n_params = sum(v.numel() for v in out.values())
     return (f"{which} of a {layout} checkpoint: {cfg.size} px, channels {cfg.channels()}, "
-            f"{len(out)} tensors, {n_params / 1e6:.1f} M values, {int(math.log2(cfg.size)) * 2 - 2} W+ codes"
+            f"{len(out)} tensors, {n_params / 1e6:.1f} M values"
+            + ("" if which == "d" else f", {cfg.n_latent} W+ codes")
             + (f"; {'; '.join(notes)}" if notes else ""))
