@@ -6,6 +6,8 @@ and allocator settings the solve runs under. See nodes/pis/smoothing.py for the 
 
 from __future__ import annotations
 
+import os
+import time
 import warnings
 from collections.abc import Callable
 
@@ -44,6 +46,40 @@ class heap_reuse:
             self.libc.mallopt(-3, 32 << 20)
             self.libc.mallopt(-1, 64 << 20)
             self.libc.malloc_trim(0)
+
+
+def available_threads(samples: int = 5) -> int:
+    """Threads worth starting now: the CPUs this process may run on (``sched_getaffinity``, which
+    honours taskset / cgroup cpusets) minus the other tasks running on the machine at this moment
+    (the running count of /proc/loadavg, sampled a few times over ~20 ms, the highest kept).
+
+    Why: the solve is hundreds of short parallel regions per CG iteration; each ends at a barrier
+    that waits for the slowest thread, and a thread descheduled for a busy neighbour holds every
+    region up for a scheduler slice. Beside one busy process on 2 cores, 2 threads made a 512^2
+    solve 3-9x slower than 1 thread (issue 19); on an idle machine 2 threads are ~1.7x faster.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    busy = 0
+    for i in range(samples):
+        running = _running_tasks()
+        if running is None:  # not Linux: trust the CPU count
+            return max(1, min(cpus, torch.get_num_threads()))
+        busy = max(busy, running - 1)  # the count includes this process
+        if i < samples - 1:
+            time.sleep(0.005)
+    return max(1, min(cpus - busy, torch.get_num_threads()))
+
+
+def _running_tasks() -> int | None:
+    """Tasks running or runnable on the machine now (4th field of /proc/loadavg), None elsewhere."""
+    try:
+        with open("/proc/loadavg") as f:
+            return int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class torch_threads:
@@ -184,7 +220,7 @@ class MultigridPreconditioner:
 
 def pcg(B: sp.csr_matrix, rhs: F64, pre: MultigridPreconditioner, rtol: float, maxiter: int,
         progress: Progress | None = None, scale: F64 | None = None,
-        tol_levels: float = 0.0) -> tuple[F64, int, list[float]]:
+        tol_levels: float = 0.0, adapt_threads: bool = False) -> tuple[F64, int, list[float]]:
     """Conjugate gradients on the N x 3 block (three CG recurrences sharing each matrix pass),
     float64, until every column's ||r|| / ||b|| < rtol and -- when ``tol_levels`` > 0 -- the
     estimated remaining max-norm error of ``scale * x`` is below ``tol_levels`` / 255.
@@ -207,7 +243,9 @@ def pcg(B: sp.csr_matrix, rhs: F64, pre: MultigridPreconditioner, rtol: float, m
     rel = r.norm(dim=0) / bn
     steps: list[float] = []
     it = 0
+    times: list[float] = []
     while it < maxiter and not _converged(rel, steps, rtol, tol_levels):
+        t_it = time.perf_counter()
         Ap = A @ p
         # Columns already converged keep stepping harmlessly (their update is ~0).
         step = rz / (p * Ap).sum(0).clamp_min(1e-300)
@@ -223,7 +261,19 @@ def pcg(B: sp.csr_matrix, rhs: F64, pre: MultigridPreconditioner, rtol: float, m
         rz_new = (r * z).sum(0)
         p = z + (rz_new / rz.clamp_min(1e-300)) * p
         rz = rz_new
+        times.append(time.perf_counter() - t_it)
+        if adapt_threads:
+            _shed_threads(times)
     return x.numpy(), it, [float(v) for v in rel]
+
+
+def _shed_threads(times: list[float]) -> None:
+    """Drop to one thread when iterations slow down by 2x against the fastest so far: a neighbour
+    started and our threads now wait on each other at every parallel region (see
+    :func:`available_threads`). One thread never waits on another."""
+    if len(times) >= 3 and torch.get_num_threads() > 1 and times[-1] > 2.0 * min(times[:-1]) \
+            and times[-2] > 2.0 * min(times[:-2]):
+        torch.set_num_threads(1)
 
 
 def _converged(rel: torch.Tensor, steps: list[float], rtol: float, tol_levels: float) -> bool:

@@ -177,8 +177,9 @@ class AffinitySmooth(Node):
         rtol: float = Field(1e-3, gt=0, lt=1, description="CG relative residual per channel")
         tol_levels: float = Field(0.25, ge=0, description="also stop only when the estimated max error "
                                                            "is below this many grey levels (0: off)")
-        threads: int = Field(0, ge=0, le=256, description="threads for the solve; 0 = all of torch's "
-                                                          "(set 1 on a machine busy with other jobs)")
+        threads: int = Field(0, ge=0, le=256, description="threads for the solve; 0 = the CPUs free when "
+                             "it starts (other running processes counted), shed to 1 if a neighbour "
+                             "starts mid-solve")
         geometry: Literal["aligned", "official"] = Field(
             "aligned", description="aligned: paper form, same size out; official: FastPhotoStyle's "
                                    "crop/resize/pad + uint8 truncation, (H-4) x (W-4) out")

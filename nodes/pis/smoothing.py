@@ -27,7 +27,7 @@ import scipy.sparse as sp
 import torch
 from numpy.typing import NDArray
 
-from .multigrid import MultigridPreconditioner, heap_reuse, pcg, torch_threads
+from .multigrid import MultigridPreconditioner, available_threads, heap_reuse, pcg, torch_threads
 
 Progress = Callable[[int, int], None]
 F64 = NDArray[np.float64]
@@ -169,14 +169,17 @@ def closed_form_smooth(stylized: F64, content: F64, lam: float = 1e-4, eps: floa
     channel's relative residual is below ``rtol`` and the estimated max error is below
     ``tol_levels`` grey levels, see :func:`pcg`) or ``"direct"`` (scipy ``spsolve`` of the
     same system, the official route and our reference). ``threads``: torch/BLAS threads for
-    the solve (0 = torch's setting, by default one per core). Returns the result and stats.
+    the solve; 0 = the CPUs free right now (:func:`available_threads`: this process's CPUs
+    minus the other running tasks), shed to one during the solve if iterations slow down 2x (a
+    neighbour started). Returns the result and stats (``threads``, ``threads_end``).
     """
     from threadpoolctl import threadpool_limits
 
     H, W, _ = content.shape
-    n_threads = threads or torch.get_num_threads()
-    # Two threads made CG 1.7x faster on this idle 2-core machine; on a machine busy with
-    # other jobs, threads=1 avoids OpenMP threads waiting on each other (4x slower under load).
+    n_threads = threads or available_threads()
+    # Two threads made CG 1.7x faster on this idle 2-core machine; beside a busy process, two
+    # threads wait on each other at every parallel region (3-9x slower), hence the count of
+    # free CPUs and the shedding inside pcg.
     with threadpool_limits(n_threads), torch_threads(n_threads), heap_reuse():
         t0 = time.perf_counter()
         B, d, alpha = smoothing_system(np.asarray(content, np.float64), lam, eps, r)
@@ -194,8 +197,9 @@ def closed_form_smooth(stylized: F64, content: F64, lam: float = 1e-4, eps: floa
             pre = MultigridPreconditioner(B, np.column_stack([np.ones(B.shape[0]), content.reshape(-1, 3)]))
             stats["setup_s"] = time.perf_counter() - t1
             stats["levels"] = pre.sizes
-            q, its, rel = pcg(B, rhs, pre, rtol, maxiter, progress, sq, tol_levels)
+            q, its, rel = pcg(B, rhs, pre, rtol, maxiter, progress, sq, tol_levels, adapt_threads=not threads)
             stats["iterations"], stats["relative_residual"] = its, rel
+            stats["threads_end"] = torch.get_num_threads()
         else:
             raise ValueError(f"unknown solver {solver!r} (use 'amg' or 'direct')")
         stats["solve_s"] = time.perf_counter() - t1

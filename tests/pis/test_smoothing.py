@@ -171,3 +171,28 @@ def test_official_geometry_mode():
                          np.pad(cs, ((2, 2), (2, 2), (0, 0)), mode="edge"))
     ref = np.floor(np.clip(R[2:34, 2:42] * 255, 0, 255))
     assert np.abs(np.round(out * 255) - ref).max() == 0
+
+
+def test_thread_count_follows_the_free_cpus(monkeypatch):
+    """threads=0 starts as many threads as CPUs are free now (issue 19 §3: two threads beside one
+    busy process waited on each other at every parallel region, 3-9x slower), and a solve sheds
+    to one thread when its iterations slow down 2x. Mutants killed: ``available_threads``
+    returning torch's count; ``_shed_threads`` never shedding."""
+    from nodes.pis import multigrid
+
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.setattr(multigrid.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+        monkeypatch.setattr(multigrid, "_running_tasks", lambda: 1)  # only us
+        assert multigrid.available_threads(samples=1) == 2
+        monkeypatch.setattr(multigrid, "_running_tasks", lambda: 2)  # one busy neighbour
+        assert multigrid.available_threads(samples=1) == 1
+        monkeypatch.setattr(multigrid, "_running_tasks", lambda: 9)
+        assert multigrid.available_threads(samples=1) == 1
+        multigrid._shed_threads([1.0, 1.1, 1.0])
+        assert torch.get_num_threads() == 2
+        multigrid._shed_threads([1.0, 1.1, 2.5, 2.6])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(old)
