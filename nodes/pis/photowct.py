@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image as PILImage
 from torch import nn
 
 OFFICIAL_WIDTHS = (64, 128, 256, 512)
@@ -192,9 +193,12 @@ def valid_labels(content_seg: np.ndarray, style_seg: np.ndarray) -> list[int]:
 
 
 def _resize_labels(seg: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    # PIL NEAREST samples pixel centres: floor((i + 0.5) * in / out) == torch 'nearest-exact'.
-    x = seg[None, None].float()
-    return F.interpolate(x, size=(h, w), mode="nearest-exact")[0, 0].long()
+    # The official code resizes label maps with PIL's NEAREST; PIL computes the sample positions
+    # in 16.16 fixed point, which picks another pixel than torch's 'nearest-exact' at some sizes
+    # (56x60 -> 22x26, 44x52 -> 5x6, ...: tests/pis), so PIL itself does it (int32 = mode "I").
+    arr = seg.detach().cpu().numpy().astype(np.int32)
+    out = PILImage.fromarray(arr).resize((w, h), PILImage.NEAREST)
+    return torch.from_numpy(np.asarray(out, dtype=np.int64)).to(seg.device)
 
 
 def feature_wct(cf: torch.Tensor, sf: torch.Tensor, content_seg: torch.Tensor | None = None,

@@ -20,7 +20,7 @@ from PIL import Image as PILImage
 from nodegraph.node import NodeError
 from nodes.pis.convert import ConversionError, convert
 from nodes.pis.nodes import WCT, PhotoWCT
-from nodes.pis.photowct import PhotoWCTNet
+from nodes.pis.photowct import PhotoWCTNet, valid_labels
 
 # ---- independent reference (official layer lists, written out) ---------------------------
 ENC = ["conv1_1", "conv1_2", "pool", "conv2_1", "conv2_2", "pool", "conv3_1", "conv3_2", "conv3_3",
@@ -203,11 +203,22 @@ def test_photowct_reproduces_official_segmentwise(official):
     sseg = np.zeros((44, 52), np.uint8)
     sseg[20:, :] = 1
     ref = ref_stylize(sd, content, style, cseg, sseg)
+    # The algorithm, exactly: our network run in float64 gives the float64 reference to rounding.
+    net = PhotoWCTNet(PhotoWCTNet.widths_of(sd))
+    net.load_state_dict(sd)
+    with torch.no_grad():
+        out64 = net.double().stylize(content.double(), style.double(), torch.from_numpy(cseg).long(),
+                                     torch.from_numpy(sseg).long(), valid_labels(cseg, sseg))
+    assert float((out64.float() - ref).abs().max()) <= 1e-6
+    # The node, in float32 as the official code runs: level-4 style segments here have 12 and 18
+    # pixels for 512 channels (rank-deficient covariances), which amplifies float32 rounding; how
+    # much depends on the CPU's kernels (p99 0.03-0.037 seen), so this bound is looser than the
+    # global test's while the float64 check above carries the exactness.
     node = PhotoWCT({"weights": str(dst)})
     out = node(content=content, style=style, content_labels=torch.from_numpy(cseg).long()[None],
                style_labels=torch.from_numpy(sseg).long()[None])["image"]
     mean, p99 = _close(out, ref.clamp(0, 1))
-    assert mean <= 2e-3 and p99 <= 3e-2, (mean, p99)
+    assert mean <= 2e-3 and p99 <= 6e-2, (mean, p99)
 
 
 def test_converter_rejects_other_layouts(tmp_path):
@@ -287,3 +298,20 @@ def test_write_examples(tmp_path):
     names = {p.name for p in paths}
     assert {"style_warm.jpg", "style_cool.jpg"} <= names
     assert all(max(PILImage.open(p).size) <= 512 for p in paths)
+
+
+def test_label_maps_resize_as_pil_nearest():
+    """Label maps follow the official code's PIL NEAREST resize at every size.
+
+    Mutant killed: torch's 'nearest-exact' (what this used before): PIL's 16.16 fixed-point sample
+    positions pick another pixel for 56x60 -> 22x26, 56x60 -> 11x13, 44x52 -> 5x6, ...
+    """
+    from nodes.pis.photowct import _resize_labels
+
+    rng = np.random.default_rng(0)
+    for (h0, w0) in [(56, 60), (44, 52), (100, 37)]:
+        seg = rng.integers(0, 3, (h0, w0)).astype(np.uint8)
+        for (h, w) in [(22, 26), (11, 13), (5, 6), (7, 7), (200, 81)]:
+            want = np.asarray(PILImage.fromarray(seg).resize((w, h), PILImage.NEAREST))
+            got = _resize_labels(torch.from_numpy(seg).long(), h, w).numpy()
+            assert (got == want).all(), (h0, w0, h, w)
