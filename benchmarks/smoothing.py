@@ -186,6 +186,8 @@ def _measure(args: argparse.Namespace) -> None:
             if size in args.direct_sizes:
                 row["direct"] = run_child("direct", size, name, ref_path)
                 ref, ours = np.load(ref_path), np.load(amg_path)
+                if args.node:  # the node returns an image: compare within [0, 1]
+                    ref = np.clip(ref, 0, 1)
                 row["max_err_levels"] = float(np.abs(ours - ref).max() * 255)
                 q = lambda a: np.floor(np.clip(a, 0, 1) * 255)  # noqa: E731  (official truncation)
                 row["quantised_max_diff"] = float(np.abs(q(ours) - q(ref)).max())
