@@ -198,3 +198,18 @@ def test_cache_lists_and_prunes_entries_of_code_that_no_longer_exists(tmp_path, 
     assert Cache(disk_dir=cache_dir).disk_usage()[0] == 2
     _, h = run(raw, tmp_path, cache_dir)
     assert computed(h) == []  # the current entries survived
+
+
+def test_a_damaged_entry_is_explained_as_such(tmp_path, cache_dir):
+    """A corrupted disk entry is a miss, removed, and the node's reason says so (it said "first
+    run" when no explain record existed)."""
+    raw = pair(tmp_path)
+    run(raw, tmp_path, cache_dir)
+    entries = sorted(cache_dir.rglob("*.safetensors"))
+    for p in entries:
+        p.write_bytes(b"\x00garbage")
+    for p in (cache_dir / "explain").glob("*.json"):  # no record of earlier runs either
+        p.unlink()
+    _, h = run(raw, tmp_path, cache_dir)
+    assert computed(h) == ["a", "img", "split"]
+    assert all("could not be read" in reason(h, n) for n in ("a", "img", "split"))
