@@ -102,3 +102,24 @@ def test_training_mode_mixing_and_gradients():
     assert not torch.equal(wp[:, 0], wp[:, -1])  # mixed at a random index
     (grad,) = torch.autograd.grad((out["image"] * torch.randn_like(out["image"])).sum(), wp)
     assert grad.shape == (2, 8, 512) and float(grad.abs().sum()) > 0  # path-length regulariser's gradient
+
+
+def test_trainer_export_loads_by_name_with_its_config(tmp_path, monkeypatch):
+    """What ``nodegraph train`` writes (state_dict + manifest config {"params": node params},
+    no file metadata) loads by name, config from the manifest, w_avg from the tracked buffer."""
+    from nodegraph import weights as weights_mod
+    from nodes.stylegan.net import Generator as Net
+    from nodes.stylegan.net import StyleGANConfig
+
+    torch.manual_seed(0)
+    net = Net(StyleGANConfig(16, 64, 2, 1, 16))
+    net.latent_avg.normal_()
+    params = {"size": 16, "style_dim": 64, "n_mlp": 2, "channel_multiplier": 1, "channel_max": 16,
+              "weights": "", "noise": "random", "mix_prob": 0.9}
+    weights_mod.export("sg_tiny", net.state_dict(), "stylegan.Generator", {"command": "test"}, directory=tmp_path,
+                       config={"node_type": "stylegan.Generator", "params": params})
+    monkeypatch.setenv("NODEGRAPH_WEIGHTS", str(tmp_path))
+    node = N.Generator({"weights": "sg_tiny", "style_dim": 64, "truncation": 0.0})
+    out = node(z=torch.randn(2, 64))
+    assert out["image"].shape == (2, 3, 16, 16)
+    assert torch.allclose(out["wplus"][:, 0], net.latent_avg.expand(2, -1))
