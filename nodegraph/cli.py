@@ -355,8 +355,8 @@ def cache_list(cache_dir: str | None) -> None:
     from .cache import entry_meta
 
     d, stale, total = _stale(cache_dir)
-    per_type = Counter((entry_meta(p) or {}).get("node_type", "?") for p in d.rglob("*.safetensors")) \
-        if d.is_dir() else Counter()
+    entries = list(d.rglob("*.safetensors")) if d.is_dir() else []
+    per_type = Counter((entry_meta(p) or {}).get("node_type", "(type not recorded)") for p in entries)
     bad = Counter(why for _, why in stale)
     for t, n in sorted(per_type.items()):
         click.echo(f"{t:32s} {n} entries")
