@@ -38,8 +38,8 @@ import torch
 from nodegraph.weights import save_atomic
 
 from ..common.convert import ConversionError, read_checkpoint, strip_module
-from .load import LATENT_AVG, load_discriminator, load_generator
-from .net import StyleGANConfig, infer_config
+from .load import LATENT_AVG, infer_config, load_discriminator, load_generator
+from .net import StyleGANConfig
 
 SAFE_GLOBALS: list[Any] = [argparse.Namespace]
 """Classes a checkpoint may contain besides tensors and plain containers (train.py ``args``)."""

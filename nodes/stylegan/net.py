@@ -415,27 +415,3 @@ class Generator(nn.Module):
 NOISE_PREFIX = "noises.noise_"
 LATENT_AVG = "latent_avg"
 """w_avg's key: not in rosinality's Generator state_dict (``convert_weight.py`` saves it beside)."""
-
-
-def infer_config(state: dict[str, torch.Tensor], lr_mlp: float = 0.01) -> StyleGANConfig:
-    """The config a generator state_dict was made with, read from its shapes. Raises ValueError
-    naming the keys when the shapes fit no channel table."""
-    try:
-        style_dim = int(state["style.1.weight"].shape[1])
-        n_mlp = sum(1 for k in state if k.startswith("style.") and k.endswith(".weight"))
-        n_rgb = 1 + sum(1 for k in state if k.startswith("to_rgbs.") and k.endswith(".conv.weight"))
-        have = {4: int(state["conv1.conv.weight"].shape[1])}
-        for j in range(n_rgb - 1):
-            have[2 ** (j + 3)] = int(state[f"to_rgbs.{j}.conv.weight"].shape[2])
-    except KeyError as e:
-        raise ValueError(f"not a StyleGAN2 generator state_dict: no key {e}") from None
-    size = 2 ** (n_rgb + 1)
-    cap = max(have.values())
-    for cm in (2, 1, 4, 8, 3):
-        try:
-            cfg = StyleGANConfig(size, style_dim, n_mlp, cm, cap, lr_mlp)
-        except ValueError as e:
-            raise ValueError(f"state_dict has {n_rgb} ToRGB layers: {e}") from None
-        if cfg.channels() == have:
-            return cfg
-    raise ValueError(f"channels per resolution {have} fit no channel_multiplier with channel_max {cap}")

@@ -27,13 +27,14 @@ from . import v1_nodes  # noqa: F401  (registers stylegan.GeneratorV1, IDInvert'
 from .discriminator import Discriminator as DiscriminatorNet
 from .load import (
     CONFIG_FIELDS,
+    infer_config,
     load_discriminator,
     load_generator,
     resolve_config,
     stored_config,
 )
 from .net import Generator as GeneratorNet
-from .net import StyleGANConfig, infer_config
+from .net import StyleGANConfig
 
 FAMILY = "stylegan2"
 

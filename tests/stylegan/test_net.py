@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from nodes.stylegan.discriminator import stddev_group
-from nodes.stylegan.net import PRESETS, Generator, StyleGANConfig, infer_config
+from nodes.stylegan.load import infer_config
+from nodes.stylegan.net import PRESETS, Generator, StyleGANConfig
 from nodes.stylegan.ops import make_kernel, upfirdn2d
 from tests.stylegan.reference import official_generator_state, ref_upfirdn2d
 
