@@ -81,8 +81,9 @@ class EncoderNode(_Node):
             with safe_open(str(weights_mod.resolve(self.params.weights, self.ctx.base_dir)), "pt") as f:
                 stored = json.loads((f.metadata() or {}).get("config", "{}"))
             cfg = EncoderConfig.from_json(stored) if stored else cfg
-        torch.manual_seed(self.params.seed)
-        self.net = Encoder(cfg)
+        with torch.random.fork_rng():  # the init is seeded without touching the caller's RNG
+            torch.manual_seed(self.params.seed)
+            self.net = Encoder(cfg)
         if self.params.weights:
             try:
                 weights_mod.load_into(self.net, self.params.weights, self.ctx.base_dir)

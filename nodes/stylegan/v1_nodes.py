@@ -82,8 +82,9 @@ class GeneratorV1(Node):
         if not p.weights:
             if p.size is None:
                 raise self._error("params.size is needed without weights (e.g. 256)", "params.size")
-            torch.manual_seed(p.seed)
-            self.net = GeneratorV1Net(StyleGANV1Config(p.size, fmaps_max=p.fmaps_max))
+            with torch.random.fork_rng():  # seeded init without touching the caller's RNG
+                torch.manual_seed(p.seed)
+                self.net = GeneratorV1Net(StyleGANV1Config(p.size, fmaps_max=p.fmaps_max))
             self.ctx.warn(f"{self.type_name} has no weights: random init (set params.weights)")
         else:
             stored = read_config(p.weights, self.ctx.base_dir)
