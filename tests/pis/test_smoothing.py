@@ -78,7 +78,9 @@ def test_affinity_matches_window_by_window_definition(r):
 
 @pytest.mark.parametrize("name,box", [("chelsea", (60, 150, 96, 128)), ("astronaut", (0, 0, 128, 128)),
                                       ("rocket", (100, 200, 120, 100)), ("astronaut", (0, 0, 512, 512, 176))])
-def test_affinity_smooth_within_one_grey_level_of_direct_solve(name, box):
+def test_affinity_smooth_within_a_quarter_grey_level_of_direct_solve(name, box):
+    """Within the solver's documented accuracy (``tol_levels`` 0.25; measured 0.03-0.15 here), not
+    1 level: mutant 'residual tolerance 30x looser' leaves several grey levels and fails."""
     content = _crop(name, *box)
     stylized = crude_stylised(content)
     ref = direct_reference(stylized, content)
@@ -86,11 +88,43 @@ def test_affinity_smooth_within_one_grey_level_of_direct_solve(name, box):
     out = AffinitySmooth()(stylized=x(stylized), content=x(content))["image"][0].permute(1, 2, 0).double().numpy()
     # the node clips to [0, 1]; compare on the same footing
     err = np.abs(out - np.clip(ref, 0, 1)).max() * 255
-    assert err <= 1.0, err
+    assert err <= 0.25, err
     # and the float solution itself, before clipping and float32 storage
     R, stats = closed_form_smooth(stylized, content)
-    assert np.abs(R - ref).max() * 255 <= 0.5, stats
-    assert stats["iterations"] < 80
+    assert np.abs(R - ref).max() * 255 <= 0.25, stats
+    assert max(stats["relative_residual"]) < 1e-3 and stats["iterations"] < 80
+
+
+def _astronaut_512_inputs() -> tuple[np.ndarray, np.ndarray]:
+    """benchmarks/smoothing.py's 512 px astronaut pair: centre square, PIL bilinear resize, a
+    colour matrix + offset + 8x8 blocky noise, stored as uint8 (the official hand-over)."""
+    from PIL import Image
+
+    img = photo("astronaut")
+    _, h, w = img.shape
+    s = min(h, w)
+    crop = img[:, (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    arr = (crop.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    content = np.asarray(Image.fromarray(arr).resize((512, 512), Image.BILINEAR)) / 255.0
+    rng = np.random.default_rng(0)
+    M = np.array([[0.9, 0.2, 0.0], [0.1, 0.7, 0.2], [0.0, 0.3, 0.8]])
+    noise = np.kron(rng.uniform(-12, 12, (65, 65, 3)), np.ones((8, 8, 1)))[:512, :512]
+    stylised = np.floor(np.clip(content @ M.T + 0.05 + noise / 255, 0, 1) * 255) / 255
+    return content, stylised
+
+
+@pytest.mark.slow  # two solves at 256 x 256: ~5 s on an idle 2-core machine
+def test_max_error_rule_holds_where_the_residual_alone_stops_early():
+    """The lower half of the 512 px astronaut (256 x 256 around the spot where the residual rule
+    alone left 1.3 grey levels at 512²): a weakly connected patch converges slowly while the
+    global residual is already below rtol. With the max-error rule (default ``tol_levels`` 0.25)
+    the result is within 0.25 levels of a converged solve (measured 0.21); the residual rule alone
+    stops 8 iterations earlier at 0.64. Mutant: the max-error stopping rule dropped."""
+    content, stylised = _astronaut_512_inputs()
+    content, stylised = content[256:, 160:416].copy(), stylised[256:, 160:416].copy()
+    ref, _ = closed_form_smooth(stylised, content, rtol=1e-10, tol_levels=1e-5, maxiter=1000)
+    R, stats = closed_form_smooth(stylised, content)
+    assert np.abs(R - ref).max() * 255 <= 0.25, stats["iterations"]
 
 
 def test_direct_solver_option_is_the_reference():
