@@ -160,8 +160,10 @@ def table(res: dict, n: int) -> str:
     return "\n".join(lines + ["", END])
 
 
-def record(res: dict, n: int) -> None:
-    path = ROOT / "benchmarks" / "RESULTS.md"
+def record(res: dict, n: int, path: Path = ROOT / "benchmarks" / "RESULTS.md",
+           mpath: Path = ROOT / "weights" / "manifest.json") -> None:
+    """The table into ``path`` (replacing an earlier one between the markers) and the figures into
+    the manifest entries' ``quality.fd_lite0`` (read, modified and written back at once)."""
     text = path.read_text()
     block = table(res, n)
     if BEGIN in text:
@@ -169,7 +171,6 @@ def record(res: dict, n: int) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)
-    mpath = ROOT / "weights" / "manifest.json"
     manifest = json.loads(mpath.read_text())
     for fam, rows in res.items():
         for name, keys in MANIFEST_KEYS.items():
