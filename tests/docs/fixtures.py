@@ -52,6 +52,24 @@ def vgg19(path: Path) -> None:
     torch.save({k: torch.randn(shape, generator=g) * 0.05 for k, shape in conv_keys().items()}, path)
 
 
+def vgg16(path: Path) -> None:
+    """torchvision's VGG16 ``features.N`` keys (13 convs) plus a classifier key the converter drops."""
+    from nodes.features.backbones import VGG16Features
+
+    g = torch.Generator().manual_seed(0)
+    sd = {k: torch.randn(v.shape, generator=g) * 0.05 for k, v in VGG16Features().state_dict().items()}
+    sd["classifier.6.bias"] = torch.zeros(1000)
+    torch.save(sd, path)
+
+
+def fid_inception(path: Path) -> None:
+    """pytorch-fid's release layout (torchvision Inception-v3 names, fc 1008 classes, no AuxLogits)."""
+    from nodes.features.inception import FIDInceptionV3
+
+    torch.manual_seed(0)
+    torch.save(FIDInceptionV3().state_dict(), path)
+
+
 def my_photo(path: Path) -> None:
     shutil.copy(ROOT / "examples" / "photo_chelsea.jpg", path)
 
@@ -61,5 +79,7 @@ FILES: dict[str, Callable[[Path], None]] = {
     "photo_wct.pth": photowct,
     "79999_iter.pth": bisenet,
     "vgg19-dcbb9e9d.pth": vgg19,
+    "vgg16-397923af.pth": vgg16,
+    "pt_inception-2015-12-05-6726825d.pth": fid_inception,
     "my_photo.jpg": my_photo,
 }
