@@ -121,7 +121,8 @@ class MapJob:
         self.out_params = {n: ks for n, ks in self.out_params.items() if ks}
         self.job = hashlib.sha256(canonical({
             "spec": g.spec.model_dump(mode="json"), "outputs": self.outputs, "pattern": self.pattern,
-            "out_dir": str(g.out_dir or "")}).encode()).hexdigest()[:32]
+            "out_dir": str(g.out_dir or ""), "batch": self.batch}).encode()).hexdigest()[:32]
+        # batch is part of the job: a batched call may differ from item-by-item in the last bit
         self.index_path = Path(index) if index else self._default_index()
 
     def _check(self) -> dict[str, Any]:
