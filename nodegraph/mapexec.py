@@ -8,6 +8,7 @@ failed batched call is re-run item by item so that the error lands on the item t
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import threading
 import time
@@ -141,6 +142,11 @@ def run_one(job: MapJob, nid: str, st: ItemState, prefix: dict[str, Any], collec
     finally:
         collector.current = None
         st.seconds += time.perf_counter() - t
+    if st.error is None:  # files its output params name count too (a saver that emits no `saved` event)
+        for name in job.out_params.get(nid, ()):
+            path = str(getattr(node.params, name))
+            if os.path.isfile(path):
+                st.saved.setdefault(path, nid)
     if mkey is not None and node.cacheable and st.error is None:
         job.memo.put(mkey, st.results[nid], disk=False)
 

@@ -332,14 +332,7 @@ class MapJob:
     def _result(self, st: ItemState) -> ItemResult:
         if st.error is not None:
             return ItemResult(st.index, st.item, "error", seconds=st.seconds, error=st.error)
-        paths = dict(st.saved)
-        for nid, names in self.out_params.items():
-            node = self._inst[nid][1]
-            for name in names:
-                p = getattr(node.params, name)
-                if p and Path(p).is_file():
-                    paths.setdefault(str(p), nid)
-        outputs = [{"node": n, "path": p, "sha256": file_digest(p)} for p, n in paths.items()]
+        outputs = [{"node": n, "path": p, "sha256": file_digest(p)} for p, n in st.saved.items()]
         values = {}
         for nid in self.part:
             for port, v in st.results.get(nid, {}).items():

@@ -146,6 +146,7 @@ def test_batch_matches_item_by_item(tmp_path):
     (tmp_path / "calls.log").unlink()
     res = run_all(graph(tmp_path), folder, batch=4, index=tmp_path / "b.jsonl", resume=False)
     assert {r.index: r.outputs[0]["sha256"] for r in res} == one
+    assert all([Path(o["path"]).stem for o in r.outputs] == [f"im{r.index}"] for r in res)  # its own file only
     # items 0, 1, 3 share a call (16 px); item 2 (24 px) runs alone; item 4 is the next group
     assert sorted(int(x) for x in (tmp_path / "calls.log").read_text().split()) == [1, 1, 3]
     assert all(abs(r.values["m.value"] - res[0].values["m.value"]) < 0.2 for r in res)
