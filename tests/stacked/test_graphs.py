@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from nodegraph.executor import Executor
 from nodegraph.graph import graph_from_dict
@@ -69,3 +70,27 @@ def test_wrong_mask_size_is_named(tmp_path: Path) -> None:
     assert g.validate() == []
     with pytest.raises(Exception, match=r"s2\.shape: the mask is 32 x 32; this Stage-II generator takes 64 x 64"):
         Executor(g, device="cpu").run(["s2"])
+
+
+def test_end_to_end_training_reaches_stage_one_through_the_soft_mask(tmp_path: Path) -> None:
+    """graphs/attr2img_train.json with only a Stage-II image loss, updating only Stage-I: Stage-I's
+    weights move, so the gradient crossed the soft mask (mutant caught: ``shape.detach()`` in
+    Shape2Image leaves them unchanged)."""
+    from safetensors.torch import load_file, save_file
+
+    from nodegraph.train.loop import train
+    from nodes.stacked.nodes import Attr2Shape, Shape2Image
+
+    refs = {}
+    for nid, node in (("s1", Attr2Shape({"weights": ""})), ("s2", Shape2Image({"weights": ""}))):
+        node.ensure_setup()
+        refs[nid] = {k: v.clone() for k, v in node.net.state_dict().items()}
+        save_file(refs[nid], str(tmp_path / f"{nid}.safetensors"))
+    overrides = {"s1.weights": str(tmp_path / "s1.safetensors"), "s2.weights": str(tmp_path / "s2.safetensors"),
+                 "data.length": 8, "data.batch_size": 4, "train.batch_size": 4, "train.phases": [],
+                 "train.objectives.G.losses": {"g2_global.loss": 1.0}, "train.objectives.G.updates": ["s1"],
+                 "train.export": {"s1": "s1_e2e"}, "train.export_dir": str(tmp_path / "export"),
+                 "train.sample_every": 1000}
+    r = train(GRAPHS / "attr2img_train.json", overrides, steps=1, run_dir=tmp_path / "run", progress=False)
+    s1 = load_file(str(r.exported["s1_e2e"]))
+    assert not torch.equal(s1["fc.0.weight"], refs["s1"]["fc.0.weight"])
