@@ -3,6 +3,7 @@
     dualdomain.Crossover       source, source_mask, target, target_mask -> image (naive crossover x_c)
     dualdomain.LatentOptimize  generator (+ target_generator), source, target, masks -> W+, image,
                                crossover, loss, terms, snapshots (one pass, D1 or D2)
+    dualdomain.PartSegmenter   generator features -> part mask, logits (one-shot FewShotCNN)
 
 Image ports are [0, 1]; the loss works on the official [-1, 1] scale (converted here, once).
 """
@@ -14,12 +15,13 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from nodegraph.node import Node, NodeError, Params
+from nodegraph.node import Node, NodeError, Params, WeightsRef
 from nodegraph.registry import register
-from nodegraph.types import Image, Latent, Mask, Model, Tensor
+from nodegraph.types import Any_, Image, Latent, Mask, Model, Tensor
 from nodes.inversion.nodes import _autograd_ready
 
 from .losses import OfficialVGG16, PassLoss, as_backbone, crossover
+from .net import FewShotCNN, concat_features
 from .optimize import mean_code, normalize_noise_, run_pass
 
 
@@ -175,3 +177,54 @@ class LatentOptimize(_Node):
         x_c = ((loss.x_c + 1) / 2).clamp(0, 1).float()
         return {"wplus": w, "image": image, "crossover": x_c, "loss": curve[:, 0].float(),
                 "terms": curve[:, 1:].float(), "snapshots": snaps}
+
+
+@register("dualdomain.PartSegmenter")
+class PartSegmenter(_Node):
+    """One-shot part segmenter (DDS sec. 3, after Repurposing-GANs; official ``model_repurpose.py``
+    ``FewShotCNN`` size "S"): generator ``features`` (a ``stylegan.Generator`` features output: the
+    list of B x C_r x r x r maps) nearest-upsampled to the largest map and concatenated (5,376
+    channels at 256 px, official widths) -> five dilated 3 x 3 convs -> {background, part} logits.
+    Outputs: ``mask`` B x 1 x H x W, hard {0, 1} (argmax == 1, as officially), ``logits`` B x 2 x H x W.
+    Apply one trained net to G1's features (y_s) and G2's (y_t) for the same z. No weights are
+    shipped yet: empty ``weights`` = seeded random init (a warning). Errors: features whose channel
+    sum differs from ``in_channels`` (``inputs.features``), weights that do not fit (``params.weights``)."""
+
+    version = "1"
+
+    class Params(Params):
+        in_channels: int = Field(5376, ge=1, description="channels of the concatenated features (5376 = "
+                                 "official widths at 256 px; sum of the generator's feature widths)")
+        weights: WeightsRef = Field("", description="trained segmenter (.safetensors, keys layers.{0,2,4,6,8}); "
+                                    "empty = random init")
+        seed: int = Field(0, description="seed of the random init")
+
+    inputs = {"features": Any_(doc="list of B x C_r x r x r generator maps (stylegan.Generator features)")}
+    outputs = {"mask": Mask(), "logits": Tensor(rank=4)}
+
+    def setup(self) -> None:
+        p = self.params
+        with torch.random.fork_rng():
+            torch.manual_seed(p.seed)
+            self.net = FewShotCNN(p.in_channels)
+        if p.weights:
+            from nodegraph import weights as weights_mod
+
+            try:
+                weights_mod.load_into(self.net, p.weights, self.ctx.base_dir)
+            except Exception as e:  # mismatched keys / shapes
+                raise self.error(f"the weights do not fit a FewShotCNN over {p.in_channels} channels: {e}",
+                                 "params.weights") from None
+        elif not self.ctx.training:
+            self.ctx.warn("dualdomain.PartSegmenter has no weights: random init (set params.weights)")
+        self.net.to(self.device).train(self.ctx.training)
+
+    def forward(self, features) -> dict[str, Any]:
+        feats = [features] if isinstance(features, torch.Tensor) else list(features)
+        c = sum(int(f.shape[1]) for f in feats) if feats and all(f.dim() == 4 for f in feats) else -1
+        if c != self.params.in_channels:
+            raise self.error(f"input features give {c} channels concatenated (-1: not a list of B x C x H x W "
+                             f"maps); the segmenter takes params.in_channels = {self.params.in_channels}",
+                             "inputs.features")
+        logits = self.net(concat_features([f.to(self.device).float() for f in feats]))
+        return {"mask": (logits.argmax(1, keepdim=True) == 1).float(), "logits": logits}

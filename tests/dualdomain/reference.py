@@ -99,3 +99,24 @@ def official_d1_losses(G, sd, img_source, img_target, mask_np: np.ndarray, targ_
             mean, std = n.mean(), n.std()
             n.data.add_(-mean).div_(std)
     return out
+
+
+def fewshot_state(in_ch: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Official-layout FewShotCNN 'S' state dict (``layers.{0,2,4,6,8}``), seeded random."""
+    g = torch.Generator().manual_seed(seed)
+    chans = (in_ch, 128, 64, 64, 32, 2)
+    return {k: v for i in range(5) for k, v in (
+        (f"layers.{2 * i}.weight", torch.randn(chans[i + 1], chans[i], 3, 3, generator=g) * 0.1),
+        (f"layers.{2 * i}.bias", torch.randn(chans[i + 1], generator=g) * 0.1))}
+
+
+def ref_segment(sd: dict[str, torch.Tensor], features: list[torch.Tensor]) -> torch.Tensor:
+    """Official forward: nearest-upsample every map to the largest, concatenate, five convs with
+    dilations 1, 2, 1, 2, 1 and LeakyReLU(0.2) between; returns logits."""
+    size = max(f.shape[-1] for f in features)
+    x = torch.cat([F.interpolate(f, size=(size, size), mode="nearest") for f in features], 1)
+    for i, d in enumerate((1, 2, 1, 2, 1)):
+        x = F.conv2d(x, sd[f"layers.{2 * i}.weight"], sd[f"layers.{2 * i}.bias"], padding=d, dilation=d)
+        if i < 4:
+            x = F.leaky_relu(x, 0.2)
+    return x
