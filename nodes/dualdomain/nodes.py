@@ -17,7 +17,7 @@ from pydantic import Field
 
 from nodegraph.node import Node, NodeError, Params, WeightsRef
 from nodegraph.registry import register
-from nodegraph.types import Any_, Image, Latent, Mask, Model, Tensor
+from nodegraph.types import Any_, Image, Latent, Mask, Model, PortType, Tensor
 from nodes.inversion.nodes import _autograd_ready
 
 from .losses import OfficialVGG16, PassLoss, as_backbone, crossover
@@ -88,6 +88,8 @@ class LatentOptimizeParams(Params):
     lr: float = Field(0.01, gt=0, description="Adam learning rate, constant (official 0.01)")
     n_mean: int = Field(10000, ge=1, le=1000000, description="z drawn for the mean-code init (official 10,000)")
     seed: int = Field(0, description="seed of the init z and of the fixed noise maps")
+    style_dim: int = Field(512, ge=1, le=4096, description="D of the generator's codes (types the wplus port; "
+                           "official 512)")
     every: int = Field(100, ge=0, description="snapshot the code every k steps (official 100; 0 = none)")
     compat: Literal["clean", "official"] = Field("clean", description="official: float64 masks, clamped "
                                                  "targets, raw noise at step 0 (the released loop's numbers); "
@@ -122,6 +124,10 @@ class LatentOptimize(_Node):
     outputs = {"wplus": Latent("W+"), "image": Image(), "crossover": Image(), "loss": Tensor(rank=1),
                "terms": Tensor(rank=2), "snapshots": Tensor(rank=4)}
 
+    @classmethod
+    def resolve_ports(cls, params: LatentOptimizeParams, upstream: dict[str, PortType]):
+        return dict(cls.inputs), {**cls.outputs, "wplus": Latent("W+", dim=params.style_dim)}
+
     def _check(self, G1, G2, images, masks) -> torch.nn.Module:
         for port, G in (("generator", G1), ("target_generator", G2)):
             if G is not None and not all(hasattr(G, a) for a in ("synthesis", "mean_latent", "n_latent", "size")):
@@ -131,6 +137,9 @@ class LatentOptimize(_Node):
             raise self.error(f"the target generator takes {G2.n_latent} layer codes at {G2.size} px, the source "
                              f"generator {G1.n_latent} at {G1.size} px: DDS needs two generators of one "
                              "architecture (G2 adapted from G1)", "inputs.target_generator")
+        if getattr(G1, "style_dim", self.params.style_dim) != self.params.style_dim:
+            raise self.error(f"the generator's codes are {G1.style_dim}-d; set params.style_dim = {G1.style_dim}",
+                             "params.style_dim")
         if self.params.generator == "target" and G2 is None:
             raise self.error("params.generator = target needs the target_generator input wired", "params.generator")
         self._check_pair(images, masks)
@@ -160,8 +169,8 @@ class LatentOptimize(_Node):
         p = self.params
         G = self._check(generator, target_generator, {"source": source, "target": target},
                         {"source_mask": source_mask, "target_mask": target_mask})
-        net, G = self._backbone(), _autograd_ready(G)
         with torch.inference_mode(False), torch.enable_grad():
+            net, G = self._backbone(), _autograd_ready(G)  # built here: inference tensors refuse autograd
             x_s, x_t = (source.to(self.device) * 2 - 1).clone(), (target.to(self.device) * 2 - 1).clone()
             y_s, y_t = source_mask.to(x_s).clone(), target_mask.to(x_s).clone()
             loss = PassLoss(as_backbone(net), x_s, x_t, y_s, y_t, p.pass_name, p.perceptual_size,

@@ -67,7 +67,8 @@ def _masks():
 def test_latent_optimize_runs_lowers_loss_and_reports(gens):
     g1, g2, _, x_s, x_t = gens
     y_s, y_t = _masks()
-    node, events = _node("dualdomain.LatentOptimize", iterations=4, every=2, n_mean=200, perceptual_size=32)
+    node, events = _node("dualdomain.LatentOptimize", style_dim=32, iterations=4, every=2, n_mean=200,
+                         perceptual_size=32)
     out = node.forward(g1, x_s, y_s, x_t, y_t, target_generator=g2)
     assert out["wplus"].shape == (1, g1.n_latent, 32) and out["image"].shape == (1, 3, 32, 32)
     assert out["terms"].shape == (4, 5) and out["snapshots"].shape == (2, 1, g1.n_latent, 32)
@@ -81,7 +82,7 @@ def test_latent_optimize_runs_lowers_loss_and_reports(gens):
 def test_empty_mask_gives_zero_terms_not_nan(gens):
     g1, _, _, x_s, x_t = gens
     empty = torch.zeros(1, 1, 32, 32)
-    node, _ = _node("dualdomain.LatentOptimize", iterations=2, every=0, n_mean=50, perceptual_size=32)
+    node, _ = _node("dualdomain.LatentOptimize", style_dim=32, iterations=2, every=0, n_mean=50, perceptual_size=32)
     out = node.forward(g1, x_s, empty, x_t, empty)
     assert torch.isfinite(out["terms"]).all() and torch.isfinite(out["image"]).all()
     assert (out["terms"][:, 1] == 0).all() and (out["terms"][:, 3] == 0).all()  # target side, inside y_s
@@ -91,9 +92,9 @@ def test_empty_mask_gives_zero_terms_not_nan(gens):
 def test_target_generator_with_other_layer_count_names_port(gens):
     g1, _, g3, x_s, x_t = gens
     y_s, y_t = _masks()
-    node, _ = _node("dualdomain.LatentOptimize", iterations=1, perceptual_size=32)
+    node, _ = _node("dualdomain.LatentOptimize", style_dim=32, iterations=1, perceptual_size=32)
     with pytest.raises(NodeError, match="target generator takes") as e:
         node.forward(g1, x_s, y_s, x_t, y_t, target_generator=g3)
     assert "target_generator" in str(e.value) or "target_generator" in repr(e.value.__dict__)
     with pytest.raises(NodeError, match="target_generator input"):
-        _node("dualdomain.LatentOptimize", generator="target")[0].forward(g1, x_s, y_s, x_t, y_t)
+        _node("dualdomain.LatentOptimize", style_dim=32, generator="target")[0].forward(g1, x_s, y_s, x_t, y_t)
