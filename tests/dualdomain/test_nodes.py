@@ -98,3 +98,17 @@ def test_target_generator_with_other_layer_count_names_port(gens):
     assert "target_generator" in str(e.value) or "target_generator" in repr(e.value.__dict__)
     with pytest.raises(NodeError, match="target_generator input"):
         _node("dualdomain.LatentOptimize", style_dim=32, generator="target")[0].forward(g1, x_s, y_s, x_t, y_t)
+
+
+def test_target_generator_makes_x_hat_and_vgg16_without_weights_is_explained(gens, monkeypatch, tmp_path):
+    g1, g2, _, x_s, x_t = gens
+    y_s, y_t = _masks()
+    kw = {"style_dim": 32, "iterations": 1, "every": 0, "n_mean": 50, "perceptual_size": 32}
+    out = _node("dualdomain.LatentOptimize", generator="target", **kw)[0].forward(g1, x_s, y_s, x_t, y_t,
+                                                                                  target_generator=g2)
+    with torch.no_grad():
+        w0 = g2.mean_latent(50, torch.Generator().manual_seed(0)).view(1, 1, -1).repeat(1, g2.n_latent, 1)
+    assert (out["wplus"] - w0).abs().max() <= 0.0100001  # one Adam step from G2's mean code
+    monkeypatch.setenv("NODEGRAPH_WEIGHTS", str(tmp_path))
+    with pytest.raises(NodeError, match="nodegraph convert vgg16"):
+        _node("dualdomain.LatentOptimize", backbone="vgg16", **kw)[0].forward(g1, x_s, y_s, x_t, y_t)
