@@ -32,7 +32,7 @@ from nodegraph.registry import register
 from nodegraph.types import Image, Latent, Mask, Model, Tensor
 
 from . import edit
-from .net import PRESETS, CaffeVGG16, Encoder, EncoderConfig
+from .net import PRESETS, CaffeVGG16, Encoder
 from .optimize import Weights, invert
 
 ENCODER_FAMILY = "idinvert-encoder"
@@ -76,19 +76,23 @@ class EncoderNode(_Node):
     outputs = {"wplus": Latent("W+", optional=True), "model": Model(ENCODER_FAMILY)}
 
     def setup(self) -> None:
-        cfg = PRESETS[self.params.preset]
+        cfg, state = PRESETS[self.params.preset], None
         if self.params.weights:
-            with safe_open(str(weights_mod.resolve(self.params.weights, self.ctx.base_dir)), "pt") as f:
-                stored = json.loads((f.metadata() or {}).get("config", "{}"))
-            cfg = EncoderConfig.from_json(stored) if stored else cfg
+            from .convert import encoder_config_of
+
+            state = weights_mod.load(self.params.weights, self.ctx.base_dir)
+            try:
+                cfg = encoder_config_of(state, self.params.weights)  # the architecture from the shapes
+            except ValueError as e:
+                raise self.error(str(e), "params.weights") from None
         with torch.random.fork_rng():  # the init is seeded without touching the caller's RNG
             torch.manual_seed(self.params.seed)
             self.net = Encoder(cfg)
-        if self.params.weights:
-            try:
-                weights_mod.load_into(self.net, self.params.weights, self.ctx.base_dir)
-            except Exception as e:  # mismatched keys / shapes
-                raise self.error(f"the weights do not fit {cfg}: {e}", "params.weights") from None
+        if state is not None:
+            parts = weights_mod.state_dict_mismatch(state, self.net.state_dict())
+            if parts:
+                raise self.error(f"the weights do not fit {cfg}: " + "; ".join(parts), "params.weights")
+            self.net.load_state_dict(state)
         self.net.to(self.device).train(self.ctx.training)
 
     def forward(self, image: torch.Tensor | None = None) -> dict[str, Any]:
