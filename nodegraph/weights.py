@@ -44,6 +44,24 @@ def read_manifest(directory: Path | None = None) -> dict[str, dict[str, Any]]:
     return data.get("weights", data) if isinstance(data, dict) else {}
 
 
+def manifest_config(ref: str) -> dict[str, Any]:
+    """The ``config`` a manifest entry records for ``ref`` (first weights folder that lists it).
+
+    The training engine records the exporting node's params under ``config["params"]``; they are
+    unnested here (None values dropped, top-level keys win), so converters' and trainers' entries
+    read the same way. ``{}`` when no manifest lists ``ref`` with a config.
+    """
+    for d in weights_dirs():
+        entry = read_manifest(d).get(ref)
+        if entry and isinstance(entry.get("config"), dict):
+            conf = dict(entry["config"])
+            params = conf.pop("params", None)
+            if isinstance(params, dict):
+                conf = {**{k: v for k, v in params.items() if v is not None}, **conf}
+            return conf
+    return {}
+
+
 def resolve(ref: str, base_dir: Path | None = None) -> Path:
     """Path of the safetensors file a weights reference names; WeightsError if absent."""
     if not ref:

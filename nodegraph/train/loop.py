@@ -23,6 +23,7 @@ import networkx as nx
 import torch
 
 from ..events import EventBus, JsonlSink
+from ..executor import pick_device
 from ..graph import Graph, GraphError, Problem, load_graph, parse_link
 from ..node import Context, DatasetNode, Node, NodeError
 from . import ckpt
@@ -50,15 +51,6 @@ class TrainResult:
     interrupted: bool = False
 
 
-def _pick_device(device: str | None) -> torch.device:
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise NodeError(f"--device {device}: CUDA is not available on this machine (use cpu)")
-    return dev
-
-
 def _to(value: Any, device: torch.device) -> Any:
     if isinstance(value, torch.Tensor):
         return value.to(device, non_blocking=True)
@@ -80,7 +72,7 @@ class Trainer:
         if steps is not None:
             self.spec.steps = steps
         check_train(graph, self.spec, self.ports)
-        self.dist, self.device = init_dist(_pick_device(device))
+        self.dist, self.device = init_dist(pick_device(device))
         self.run_dir = Path(run_dir) if run_dir else Path("runs") / graph.name
         self.resume, self.do_export, self.debug = resume, export, debug
         # exports go to RUN/export unless a weights folder is named; replacing needs `replace`,

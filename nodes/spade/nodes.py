@@ -45,19 +45,6 @@ def _file_config(path: str) -> dict[str, Any]:
         return {}
 
 
-def _manifest_config(ref: str) -> dict[str, Any]:
-    for d in weights_mod.weights_dirs():
-        entry = weights_mod.read_manifest(d).get(ref)
-        if entry and isinstance(entry.get("config"), dict):
-            conf = dict(entry["config"])
-            # the training engine stores the exporting node's params under "params"
-            params = conf.pop("params", None)
-            if isinstance(params, dict):
-                conf = {**{k: v for k, v in params.items() if v is not None}, **conf}
-            return conf
-    return {}
-
-
 class _SPADEParams(Params):
     preset: Preset = Field("landscape", description="label convention and default options: ade20k (151 "
                            "semantic channels), coco (184, instance edges), cityscapes (36), landscape (10)")
@@ -140,7 +127,7 @@ class Generator(Node):
         if p.weights:
             path = weights_mod.resolve(p.weights, self.ctx.base_dir)
             state = weights_mod.load(str(path))
-            extra = {**_manifest_config(p.weights), **_file_config(str(path))}
+            extra = {**weights_mod.manifest_config(p.weights), **_file_config(str(path))}
         cfg = _resolve_config(p, state, extra)
         if cfg.use_vae and p.size:
             cfg = replace(cfg, crop_size=p.size)

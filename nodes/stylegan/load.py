@@ -53,16 +53,7 @@ CONFIG_FIELDS = ("size", "style_dim", "n_mlp", "channel_multiplier", "channel_ma
 def stored_config(ref: str, base_dir: Path | None = None) -> dict[str, Any]:
     """Config fields recorded for a weights reference: the manifest entry's ``config`` (with the
     exporting node's ``params`` unnested), overridden by the file's metadata ``config``."""
-    found: dict[str, Any] = {}
-    for d in weights_mod.weights_dirs():
-        entry = weights_mod.read_manifest(d).get(ref)
-        if entry and isinstance(entry.get("config"), dict):
-            conf = dict(entry["config"])
-            params = conf.pop("params", None)
-            if isinstance(params, dict):
-                conf = {**{k: v for k, v in params.items() if v is not None}, **conf}
-            found.update(conf)
-            break
+    found: dict[str, Any] = dict(weights_mod.manifest_config(ref))
     with safe_open(str(weights_mod.resolve(ref, base_dir)), "pt") as f:
         meta = f.metadata() or {}
     try:
