@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .fsutil import make_parent, publish
@@ -151,6 +152,18 @@ def save_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    """True when two safetensors files hold equal tensors (names, dtypes, values) and metadata.
+
+    Byte comparison is not enough: safetensors writes the metadata from a hash map whose order
+    changes from process to process, so two exports of the same weights differ in their bytes.
+    """
+    with safe_open(str(a), "pt") as fa, safe_open(str(b), "pt") as fb:
+        if fa.metadata() != fb.metadata() or set(fa.keys()) != set(fb.keys()):
+            return False
+        return all(torch.equal(fa.get_tensor(k), fb.get_tensor(k)) for k in fa.keys())
 
 
 def write_json_atomic(data: Any, path: Path) -> None:

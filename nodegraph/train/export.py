@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..node import Node, NodeError, file_digest
-from ..weights import PROJECT_ROOT, read_manifest, write_json_atomic
+from ..weights import PROJECT_ROOT, read_manifest, same_weights, write_json_atomic
 from ..weights import export as export_weights
 
 
@@ -106,17 +106,18 @@ def export_trained(nodes: dict[str, Node], export: dict[str, str], *, directory:
         path = export_weights(name, tensors, node.type_name, prov, quality=quality, directory=directory,
                               config={"node_type": node.type_name, "params": node.params.model_dump(mode="json")})
         if previous:
-            _note_previous(directory, name, previous, file_digest(path))
+            _note_previous(directory, name, previous, path)
         out[name] = path
     return out
 
 
-def _note_previous(directory: Path, name: str, previous: str, sha256: str) -> None:
-    """Link the new entry to the kept one; a kept file with the same bytes is dropped again."""
+def _note_previous(directory: Path, name: str, previous: str, path: Path) -> None:
+    """Link the new entry to the kept one; a kept file with the same weights is dropped again."""
     manifest = directory / "manifest.json"
     data = json.loads(manifest.read_text())
     prev = data["weights"][previous]
-    if prev.get("sha256") == sha256 or file_digest(directory / prev["file"]) == sha256:
+    kept = directory / prev["file"]
+    if prev.get("sha256") == file_digest(path) or same_weights(kept, path):
         (directory / prev["file"]).unlink(missing_ok=True)
         del data["weights"][previous]
     else:
