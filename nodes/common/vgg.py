@@ -20,29 +20,40 @@ SLICES = ((0, 2), (2, 7), (7, 12), (12, 21), (21, 30))
 SPADE_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
 
 
+def vgg_features(cfg: tuple[int | str, ...]) -> nn.Sequential:
+    """torchvision's ``features`` stack for a VGG configuration (3x3 conv + ReLU, "M" = 2x2 max
+    pool), so its indices and state-dict keys are torchvision's."""
+    layers: list[nn.Module] = []
+    c = 3
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(c, int(v), 3, padding=1), nn.ReLU(inplace=False)]
+            c = int(v)
+    return nn.Sequential(*layers)
+
+
+def sliced(features: nn.Sequential, slices: tuple[tuple[int, int], ...], x: torch.Tensor) -> list[torch.Tensor]:
+    """Run ``features`` on ``x`` once, returning the activation at the end of each ``[a, b)`` slice."""
+    out = []
+    for a, b in slices:
+        for layer in features[a:b]:
+            x = layer(x)
+        out.append(x)
+    return out
+
+
 class VGG19Features(nn.Module):
     """features[0:30] of torchvision's VGG19; forward returns the 5 relu_k_1 activations."""
 
     def __init__(self) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        c = 3
-        for v in _CFG:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(c, int(v), 3, padding=1), nn.ReLU(inplace=False)]
-                c = int(v)
-        self.features = nn.Sequential(*layers)
+        self.features = vgg_features(_CFG)
         assert len(self.features) == SLICES[-1][1]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for a, b in SLICES:
-            for layer in self.features[a:b]:
-                x = layer(x)
-            out.append(x)
-        return out
+        return sliced(self.features, SLICES, x)
 
 
 def conv_keys() -> dict[str, tuple[int, ...]]:

@@ -34,6 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nodes.common.vgg import sliced, vgg_features
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BACKBONES = ("effnet_lite0", "vgg19", "vgg16")
@@ -63,23 +65,10 @@ class VGG16Features(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        c = 3
-        for v in VGG16_CFG:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(c, int(v), 3, padding=1), nn.ReLU(inplace=False)]
-                c = int(v)
-        self.features = nn.Sequential(*layers)
+        self.features = vgg_features(VGG16_CFG)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for a, b in VGG16_SLICES:
-            for layer in self.features[a:b]:
-                x = layer(x)
-            out.append(x)
-        return out
+        return sliced(self.features, VGG16_SLICES, x)
 
 
 class UnitInput(nn.Module):
