@@ -1,5 +1,9 @@
 """Portrait datasets with ``celebamask11`` masks: procedural (default) and CelebAMask-HQ.
 
+``style`` picks the domain: ``photo`` (the rendering every shipped model trained on), or the
+target domains of few-shot adaptation, ``sketch`` and ``caricature`` (``portrait_styles.py``);
+item i of seed s is the same identity in every style.
+
 ``data.Portraits`` is what the portrait graphs train on: procedural faces drawn at ``size``,
 deterministic by ``seed``; set ``root`` to a CelebAMask-HQ folder and the same node reads the real
 dataset instead, so ``nodegraph train G --set data.root=/data/CelebAMask-HQ`` switches data
@@ -25,13 +29,16 @@ from nodegraph.types import Image, LabelMap, Tensor
 
 from .celebamask import read_sample, split_ids
 from .portrait_render import region_colors, render
+from .portrait_styles import stylize
 
 COLOR_NAMES = ("skin", "hair", "lips", "eyes")
 OUTPUTS = {"image": Image(), "labels": LabelMap("celebamask11"),
            "colors": Tensor(rank=3, doc="N x 4 x 3 mean RGB of skin, hair, lips, eyes")}
 
 
-def _item(img: np.ndarray, lab: np.ndarray) -> dict[str, torch.Tensor]:
+def _item(img: np.ndarray, lab: np.ndarray, style: str = "photo", key: tuple[int, int] = (0, 0)
+          ) -> dict[str, torch.Tensor]:
+    img, lab = stylize(img, lab, style, *key)
     return {"image": torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))),
             "labels": torch.from_numpy(lab),
             "colors": torch.from_numpy(region_colors(img, lab))}
@@ -41,8 +48,8 @@ class ProceduralPortraits(torch.utils.data.Dataset):
     """``count`` procedural portraits of the set ``seed`` (item i is the same on every machine)."""
 
     def __init__(self, count: int, size: int = 256, seed: int = 0, p_beard: float = 0.15,
-                 p_glasses: float = 0.12, jitter: float = 1.0):
-        self.count, self.size, self.seed = count, size, seed
+                 p_glasses: float = 0.12, jitter: float = 1.0, style: str = "photo"):
+        self.count, self.size, self.seed, self.style = count, size, seed, style
         self.kw = {"p_beard": p_beard, "p_glasses": p_glasses, "jitter": jitter}
 
     def __len__(self) -> int:
@@ -52,7 +59,7 @@ class ProceduralPortraits(torch.utils.data.Dataset):
         if not 0 <= i < self.count:
             raise IndexError(i)
         s = render(self.seed, i, self.size, **self.kw)
-        return _item(s.image, s.labels)
+        return _item(s.image, s.labels, self.style, (self.seed, i))
 
     def attributes(self, i: int) -> dict[str, object]:
         """The drawing parameters of item ``i`` (base colours, hair style, beard, glasses ...)."""
@@ -62,8 +69,9 @@ class ProceduralPortraits(torch.utils.data.Dataset):
 class CelebAMaskHQDataset(torch.utils.data.Dataset):
     """CelebAMask-HQ read from ``root`` (published layout), 19 -> 11 labels, resized to ``size``."""
 
-    def __init__(self, root: str | Path, split: str = "train", size: int = 256, limit: int = 0):
-        self.root = Path(root)
+    def __init__(self, root: str | Path, split: str = "train", size: int = 256, limit: int = 0,
+                 style: str = "photo"):
+        self.root, self.style = Path(root), style
         mapping = self.root / "CelebA-HQ-to-CelebA-mapping.txt"
         if not mapping.is_file():
             raise FileNotFoundError(
@@ -81,10 +89,11 @@ class CelebAMaskHQDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         img, lab = read_sample(self.root, self.ids[i], self.size)
-        return _item(img, lab)
+        return _item(img, lab, self.style, (0, i))
 
 
 Split = Literal["train", "val", "test", "all"]
+Style = Literal["photo", "sketch", "caricature"]
 
 
 @register("data.Portraits")
@@ -107,6 +116,9 @@ class Portraits(DatasetNode):
         jitter: float = Field(1.0, ge=0, le=2, description="scale of the random pose jitter (0 = aligned)")
         root: InputDir = Field("", description="CelebAMask-HQ folder; when set, read it instead of drawing")
         split: Split = Field("train", description="official split when reading CelebAMask-HQ")
+        style: Style = Field("photo", description="domain: photo (default), sketch (pencil on grey paper) or "
+                             "caricature (bigger eyes / nose / mouth, narrower longer face, saturated); the "
+                             "same seed and index give the same identity in every style")
 
     outputs = OUTPUTS
 
@@ -114,10 +126,10 @@ class Portraits(DatasetNode):
         p = self.params
         if p.root:
             try:
-                return CelebAMaskHQDataset(p.root, p.split, p.size)
+                return CelebAMaskHQDataset(p.root, p.split, p.size, style=p.style)
             except (FileNotFoundError, ValueError) as e:
                 raise NodeError(f"params.root: {e}", self.type_name, "params.root") from None
-        return ProceduralPortraits(p.count, p.size, p.seed, p.p_beard, p.p_glasses, p.jitter)
+        return ProceduralPortraits(p.count, p.size, p.seed, p.p_beard, p.p_glasses, p.jitter, p.style)
 
 
 @register("data.CelebAMaskHQ")
