@@ -21,7 +21,8 @@ terms exactly 0 (never NaN): the pass then fits the other side and the crossover
 Masked perceptual P(a, b, m) = sum_l mean((f_l(a) m_l - f_l(b) m_l)^2) over the backbone's maps
 f_l, after resizing a, b and m bilinearly to ``size`` (official 256); m_l is the mask resized
 bilinearly from the previous map's grid to map l's grid (official: x1 to 256, x0.25 to 64, x0.5 to
-32). The constant side f_l(b) m_l is computed once per pass (officially at every call, twice a step).
+32). The constant side f_l(b) m_l is computed once per pass (officially at every call, twice a step),
+and f_l(x_hat) once per step for both terms (officially twice).
 """
 
 from __future__ import annotations
@@ -106,7 +107,11 @@ class MaskedPerceptual:
         self.fb_m = [f * ml for f, ml in zip(fb, self.masks, strict=True)]
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
-        fa = self.feats(resize(a, self.size))
+        return self.of_features(self.feats(resize(a, self.size)))
+
+    def of_features(self, fa: list[torch.Tensor]) -> torch.Tensor:
+        """P from the maps of a (already through ``feats`` at ``size``): shared by both terms of a
+        pass, so x_hat goes through the backbone once per step (officially twice)."""
         return sum(F.mse_loss(f * ml, t) for f, ml, t in zip(fa, self.masks, self.fb_m, strict=True))
 
 
@@ -146,7 +151,8 @@ class PassLoss:
         self.p_t = MaskedPerceptual(feats, x_t, m_t, size)
 
     def __call__(self, x_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        p_s, p_t = self.p_s(x_hat), self.p_t(x_hat)
+        fa = self.p_s.feats(resize(x_hat, self.p_s.size))  # one backbone pass for both terms
+        p_s, p_t = self.p_s.of_features(fa), self.p_t.of_features(fa)
         mse_s = F.mse_loss(x_hat * self.m_s, self.xs_m)
         mse_t = F.mse_loss(x_hat * self.m_t, self.xt_m)
         mse_c = F.mse_loss(x_hat.float(), self.x_c)

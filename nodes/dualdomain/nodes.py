@@ -18,7 +18,7 @@ from pydantic import Field
 from nodegraph.node import Node, NodeError, Params, WeightsRef
 from nodegraph.registry import register
 from nodegraph.types import Any_, Image, Latent, Mask, Model, PortType, Tensor
-from nodes.inversion.nodes import _autograd_ready
+from nodes.common.autograd import autograd_ready
 
 from .losses import OfficialVGG16, PassLoss, as_backbone, crossover
 from .net import FewShotCNN, concat_features
@@ -149,7 +149,17 @@ class LatentOptimize(_Node):
                              "inputs.source")
         return G2 if self.params.generator == "target" else G1
 
-    def _backbone(self):
+    def _backbone(self) -> torch.nn.Module:
+        """The masked perceptual backbone, built once per node instance and device (building
+        Lite0 -- load, fold BatchNorm, channels-last -- costs 0.2-5 s depending on the load).
+        Called outside inference mode: tensors made under it refuse autograd."""
+        cache = self.__dict__.setdefault("_backbones", {})
+        key = (self.params.backbone, str(self.device))
+        if key not in cache:
+            cache[key] = self._build_backbone()
+        return cache[key]
+
+    def _build_backbone(self) -> torch.nn.Module:
         if self.params.backbone == "effnet_lite0":
             from nodes.features.net import Lite0Features, load_pretrained
 
@@ -170,7 +180,7 @@ class LatentOptimize(_Node):
         G = self._check(generator, target_generator, {"source": source, "target": target},
                         {"source_mask": source_mask, "target_mask": target_mask})
         with torch.inference_mode(False), torch.enable_grad():
-            net, G = self._backbone(), _autograd_ready(G)  # built here: inference tensors refuse autograd
+            net, G = self._backbone(), autograd_ready(G)  # here: inference tensors refuse autograd
             x_s, x_t = (source.to(self.device) * 2 - 1).clone(), (target.to(self.device) * 2 - 1).clone()
             y_s, y_t = source_mask.to(x_s).clone(), target_mask.to(x_s).clone()
             loss = PassLoss(as_backbone(net), x_s, x_t, y_s, y_t, p.pass_name, p.perceptual_size,

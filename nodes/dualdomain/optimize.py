@@ -26,7 +26,7 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
-from nodes.inversion.optimize import frozen
+from nodes.common.autograd import frozen
 
 from .losses import TERMS, PassLoss
 

@@ -16,13 +16,10 @@ any ``Model`` with ``size``, ``n_latent``, ``style_dim``, ``latent_avg`` and ``f
 
 from __future__ import annotations
 
-import copy
-import itertools
 import json
 from typing import Any, Literal
 
 import torch
-import torch.nn as nn
 from pydantic import Field
 from safetensors import safe_open
 
@@ -30,9 +27,10 @@ from nodegraph import weights as weights_mod
 from nodegraph.node import Node, NodeError, Params, WeightsRef
 from nodegraph.registry import register
 from nodegraph.types import Image, Latent, Mask, Model, Tensor
+from nodes.common.autograd import autograd_ready
 
 from . import edit
-from .net import PRESETS, CaffeVGG16, Encoder
+from .net import PRESETS, CaffeVGG16, Encoder, match_w_statistics
 from .optimize import Weights, invert
 
 ENCODER_FAMILY = "idinvert-encoder"
@@ -46,14 +44,6 @@ class _Node(Node):
 
 def _signed(image: torch.Tensor) -> torch.Tensor:
     return image * 2 - 1
-
-
-def _autograd_ready(m: nn.Module | None) -> nn.Module | None:
-    """``m`` itself, or a copy when its tensors were made under inference mode (autograd refuses them)."""
-    if m is None or not any(t.is_inference() for t in itertools.chain(m.parameters(), m.buffers())):
-        return m
-    with torch.inference_mode(False):
-        return copy.deepcopy(m)
 
 
 @register("inversion.Encoder")
@@ -71,6 +61,10 @@ class EncoderNode(_Node):
                                                         "carry no config (and for random init)")
         weights: WeightsRef = Field("", description="converted or trained encoder; empty = random init")
         seed: int = Field(0, description="seed of the random init")
+        init_generator: WeightsRef = Field("", description="random init only (training): start the codes in "
+                                           "this generator's W -- the last BN's frozen gamma and its beta set "
+                                           "to the per-dimension spread and mean of f(z) over 4096 z "
+                                           "(net.match_w_statistics says why)")
 
     inputs = {"image": Image(optional=True, doc="images to encode, the generator's size")}
     outputs = {"wplus": Latent("W+", optional=True), "model": Model(ENCODER_FAMILY)}
@@ -88,12 +82,30 @@ class EncoderNode(_Node):
         with torch.random.fork_rng():  # the init is seeded without touching the caller's RNG
             torch.manual_seed(self.params.seed)
             self.net = Encoder(cfg)
+        if state is None and self.params.init_generator:
+            self._match_generator(self.params.init_generator)
         if state is not None:
             parts = weights_mod.state_dict_mismatch(state, self.net.state_dict())
             if parts:
                 raise self.error(f"the weights do not fit {cfg}: " + "; ".join(parts), "params.weights")
             self.net.load_state_dict(state)
         self.net.to(self.device).train(self.ctx.training)
+
+    def _match_generator(self, ref: str) -> None:
+        from nodes.stylegan.load import load_generator
+
+        try:
+            g, _ = load_generator(weights_mod.load(ref, self.ctx.base_dir))
+        except ValueError as e:
+            raise self.error(f"init_generator: {e}", "params.init_generator") from None
+        if (g.n_latent, g.size, g.style_dim) != (self.net.n_latent, self.net.size, self.net.w_dim):
+            raise self.error(f"init_generator takes {g.n_latent} codes of {g.style_dim} at {g.size} px; this "
+                             f"encoder gives {self.net.n_latent} of {self.net.w_dim} at {self.net.size} px",
+                             "params.init_generator")
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(self.params.seed)
+            w = g.mapping(torch.randn(4096, g.style_dim))
+        match_w_statistics(self.net, w.mean(0), w.std(0))
 
     def forward(self, image: torch.Tensor | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"model": self.net}
@@ -190,7 +202,7 @@ class Optimize(_Node):
     def forward(self, image, generator, encoder=None, perceptual=None, mask=None, init_code=None) -> dict[str, Any]:
         p = self.params
         self._check(image, generator, encoder, perceptual, mask, init_code)
-        G, E, F = (_autograd_ready(m) for m in (generator, encoder, perceptual))
+        G, E, F = (autograd_ready(m) for m in (generator, encoder, perceptual))
         with torch.inference_mode(False), torch.enable_grad():
             x = _signed(image.to(self.device)).clone()
             m = None if mask is None else mask.to(self.device).clone()

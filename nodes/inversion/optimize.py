@@ -19,12 +19,13 @@ never used). Images are on the [-1, 1] scale here; F takes [0, 1] (``(x + 1) / 2
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+
+from nodes.common.autograd import frozen
 
 
 @dataclass(frozen=True)
@@ -34,22 +35,6 @@ class Weights:
     lambda_pix: float = 1.0
     lambda_feat: float = 5e-5
     lambda_dom: float = 2.0
-
-
-@contextmanager
-def frozen(*modules: nn.Module | None) -> Iterator[None]:
-    """Eval mode and ``requires_grad=False`` for every parameter of ``modules``; restored after."""
-    mods = [m for m in modules if m is not None]
-    saved = [(m, m.training, [(p, p.requires_grad) for p in m.parameters()]) for m in mods]
-    try:
-        for m in mods:
-            m.eval().requires_grad_(False)
-        yield
-    finally:
-        for m, training, flags in saved:
-            m.train(training)
-            for p, flag in flags:
-                p.requires_grad_(flag)
 
 
 def as_list(feats: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:

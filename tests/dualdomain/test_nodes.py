@@ -112,3 +112,47 @@ def test_target_generator_makes_x_hat_and_vgg16_without_weights_is_explained(gen
     monkeypatch.setenv("NODEGRAPH_WEIGHTS", str(tmp_path))
     with pytest.raises(NodeError, match="nodegraph convert vgg16"):
         _node("dualdomain.LatentOptimize", backbone="vgg16", **kw)[0].forward(g1, x_s, y_s, x_t, y_t)
+
+
+def test_backbone_built_once_and_targets_features_once_per_pass(gens, monkeypatch):
+    """Mutants run: ``_backbone`` without its cache (2 builds, not 1); ``PassLoss`` sending x_hat
+    through the backbone once per term (11 calls, not 5)."""
+    g1, _, _, x_s, x_t = gens
+    y_s, y_t = _masks()
+    node, _ = _node("dualdomain.LatentOptimize", style_dim=32, iterations=3, every=0, n_mean=50,
+                    perceptual_size=32)
+    builds, calls = [], []
+    build = type(node)._build_backbone
+
+    def counting_build(self):
+        net = build(self)
+        builds.append(1)
+        forward = net.forward
+        net.forward = lambda x: calls.append(1) or forward(x)
+        return net
+
+    monkeypatch.setattr(type(node), "_build_backbone", counting_build)
+    node.forward(g1, x_s, y_s, x_t, y_t)
+    assert len(calls) == 2 + 3  # the two targets once, x_hat once per step
+    node.forward(g1, x_s, y_s, x_t, y_t)
+    assert len(builds) == 1 and len(calls) == 2 * (2 + 3)
+
+
+@pytest.mark.parametrize("pass_name", ["D1", "D2"])
+def test_full_mask_gives_zero_terms_and_other_size_mask_names_port(gens, pass_name):
+    """y_s = y_t = 1: the complement sides are empty, their terms exactly 0 (no NaN); a mask of
+    another size is refused before any step, naming the port."""
+    g1, _, _, x_s, x_t = gens
+    full = torch.ones(1, 1, 32, 32)
+    node, events = _node("dualdomain.LatentOptimize", style_dim=32, iterations=2, every=0, n_mean=50,
+                         perceptual_size=32, pass_name=pass_name)
+    out = node.forward(g1, x_s, full, x_t, full)
+    assert torch.isfinite(out["terms"]).all() and torch.isfinite(out["image"]).all()
+    empty_side = (0, 2) if pass_name == "D1" else (1, 3)  # D1: 1 - y_s (source); D2: 1 - y_t (target)
+    assert (out["terms"][:, list(empty_side)] == 0).all()
+    assert (out["terms"][:, [i for i in range(4) if i not in empty_side]] > 0).all()
+    n_progress = sum(1 for ev, _ in events if ev == "progress")
+    with pytest.raises(NodeError, match="every image and mask must be the same size") as e:
+        node.forward(g1, x_s, full, x_t, torch.ones(1, 1, 16, 16))
+    assert e.value.where == "dd.inputs.target_mask"
+    assert sum(1 for ev, _ in events if ev == "progress") == n_progress  # refused before any step
