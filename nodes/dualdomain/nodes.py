@@ -4,6 +4,8 @@
     dualdomain.LatentOptimize  generator (+ target_generator), source, target, masks -> W+, image,
                                crossover, loss, terms, snapshots (one pass, D1 or D2)
     dualdomain.PartSegmenter   generator features -> part mask, logits (one-shot FewShotCNN)
+    dualdomain.PartLabel       celebamask11 labels -> {background, part} (parts.py: the training label)
+    dualdomain.Codes           dataset of z codes (parts.py: the one-shot sample)
 
 Image ports are [0, 1]; the loss works on the official [-1, 1] scale (converted here, once).
 """
@@ -20,6 +22,7 @@ from nodegraph.registry import register
 from nodegraph.types import Any_, Image, Latent, Mask, Model, PortType, Tensor
 from nodes.common.autograd import autograd_ready
 
+from . import parts  # noqa: F401  (registers dualdomain.PartLabel, dualdomain.Codes)
 from .losses import OfficialVGG16, PassLoss, as_backbone, crossover
 from .net import FewShotCNN, concat_features
 from .optimize import mean_code, normalize_noise_, run_pass
