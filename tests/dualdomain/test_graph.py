@@ -1,12 +1,16 @@
 """The dualdomain nodes wired through the engine: two random 32 px StyleGAN2 generators sharing z,
-one segmenter on both feature stacks, the crossover and a 2-step D2 pass (port types, wiring)."""
+one segmenter on both feature stacks, the crossover and a 2-step D2 pass (port types, wiring);
+the shipped graphs/dual_domain.json cut to 2 steps per pass."""
 
 from __future__ import annotations
 
 import json
 
+import torch
+
 import nodegraph
 from nodegraph.graph import load_graph
+from nodegraph.weights import PROJECT_ROOT, read_manifest
 
 ARCH = {"size": 32, "style_dim": 32, "n_mlp": 2, "channel_multiplier": 1, "channel_max": 16}
 C = 16 * 7  # seven feature maps of 16 channels at 32 px
@@ -38,3 +42,20 @@ def test_dual_domain_pipeline_runs(tmp_path):
     assert out["opt"]["image"].shape == (1, 3, 32, 32) and out["opt"]["loss"].shape == (2,)
     assert out["seg_s"]["mask"].shape == (1, 1, 32, 32)
     assert (out["opt"]["crossover"] - out["xover"]["image"]).abs().max() < 1e-5
+
+
+def test_shipped_dual_domain_graph_runs_two_steps_per_pass():
+    """Until the target generator / segmenter weights are shipped (tests/test_graphs.py
+    PENDING_WEIGHTS) the graph runs with stand-ins: G_t = the source weights, a random segmenter."""
+    manifest = read_manifest()
+    tiny = {f"{p}.{k}": v for p in ("d1", "d2") for k, v in
+            {"iterations": 2, "every": 1, "n_mean": 100, "perceptual_size": 64}.items()}
+    if "stylegan2_faces64_sketch" not in manifest:
+        tiny["gen_t.weights"] = "stylegan2_faces64"
+    if "dds_segmenter_faces64_enm" not in manifest:
+        tiny.update({"seg_s.weights": "", "seg_t.weights": ""})
+    out = nodegraph.run(PROJECT_ROOT / "graphs" / "dual_domain.json", tiny, outputs=["sheet"])
+    assert out["d1"]["loss"].shape == (2,) and out["d2"]["snapshots"].shape == (2, 1, 10, 512)
+    assert torch.isfinite(out["d1"]["image"]).all() and torch.isfinite(out["d2"]["terms"]).all()
+    assert (out["d2"]["crossover"] - out["xover_b"]["image"]).abs().max() < 1e-5
+    assert out["sheet"]["image"].shape[1] == 3
