@@ -166,6 +166,22 @@ class Encoder(nn.Module):
         return x.view(-1, self.n_latent, self.w_dim)
 
 
+def match_w_statistics(encoder: Encoder, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """Start E's codes in the generator's W (a training init; not in the official code): the last
+    BN's frozen gamma := ``std`` and its beta := ``mean`` (both D, the per-dimension statistics of
+    w = f(z), repeated for every layer).
+
+    Why: with gamma frozen at 1 and beta at 0 (official init) a training-mode BN gives every code
+    dimension mean 0 and batch spread 1. That is about where the official FFHQ StyleGAN v1 puts its
+    w; a generator whose w sits elsewhere (stylegan2_faces64: |mean| ~0.7, spread ~0.57 per
+    dimension) is fed codes far outside its domain, its unclamped output leaves [-1, 1] by orders
+    of magnitude and the pixel loss diverges (runs/idinvert_dbg, results_inversion.md)."""
+    bn = getattr(encoder, f"block{encoder.cfg.n_blocks - 1}").bn.bn
+    with torch.no_grad():
+        bn.weight.copy_(std.to(bn.weight).repeat(encoder.n_latent))
+        bn.bias.copy_(mean.to(bn.bias).repeat(encoder.n_latent))
+
+
 class CaffeVGG16(nn.Module):
     """IDInvert's perceptual F: [0, 1] RGB -> x 255 -> BGR -> minus the caffe mean -> VGG16 to
     relu4_3 (B x 512 x H/8 x W/8). Frozen, always in eval mode."""
