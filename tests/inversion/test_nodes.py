@@ -3,7 +3,8 @@
 Mutants seen to fail here: the target's features recomputed each step (call count); the domain
 term left on under a mask; the loss mean over the batch instead of per-image sums (independence);
 Manipulate editing every layer (layer test); StyleMix replacing layers before ``start``; the
-boundary sign flipped (direction test).
+boundary sign flipped (direction test); the domain check skipped, or run after the first step
+(domain test); init_generator ignored, or gamma / beta swapped (init test).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def _target(g: GeneratorV1, seed: int = 1, n: int = 1) -> torch.Tensor:
 
 def _opt(**params):
     events = []
+    params.setdefault("domain_mse", None)  # tiny random networks have no domain to check
     node = nodegraph.create("inversion.Optimize", **params)
     node.ctx = Context(emit=lambda ev, **kw: events.append((ev, kw)), node_id="inv")
     return node, events
@@ -190,3 +192,62 @@ def test_learn_boundary_finds_the_attribute_direction():
     assert float(b[0, 0] @ true) > 0.5 and out["accuracy"][0] > 0.95
     with pytest.raises(NodeError, match="both classes"):
         nodegraph.create("inversion.LearnBoundary")(wplus=codes, labels=torch.ones(1000))
+
+
+def test_domain_check_refuses_before_work_and_can_be_turned_off(nets):
+    """An image whose encoder reconstruction is further than ``domain_mse`` is refused (naming
+    inv.inputs.image, before F runs or any step), null turns the check off, a mask skips it."""
+    g, e = nets
+    x = torch.cat([_target(g, seed=1), _target(g, seed=2)])
+    with torch.no_grad():
+        err = (((g(e(x * 2 - 1)) + 1) / 2).clamp(0, 1) - x).pow(2).flatten(1).mean(1)
+    f = CountingF()
+    kw = {"image": x, "generator": g, "encoder": e, "perceptual": f}
+    node, events = _opt(steps=2, domain_mse=float(err.min()) * 0.99)
+    with pytest.raises(NodeError) as bad:
+        node(**kw)
+    assert bad.value.where == "inv.inputs.image" and "image 0" in str(bad.value) and "null" in str(bad.value)
+    assert f.calls == 0 and not events
+    between = float(err.sort().values.mean())
+    node, _ = _opt(steps=2, domain_mse=between)
+    with pytest.raises(NodeError, match=f"image {int(err.argmax())} "):
+        node(**kw)
+    for ok in ({"domain_mse": float(err.max()) * 1.01}, {"domain_mse": None}):
+        node, _ = _opt(steps=2, **ok)
+        assert node(**kw)["loss"].shape == (2,)
+    node, _ = _opt(steps=1, domain_mse=1e-9, lambda_dom=0)
+    assert node(**kw, mask=torch.ones(1, 1, S, S))["loss"].shape == (1,)
+
+
+def test_encoder_init_generator_starts_codes_in_w(tmp_path):
+    """init_generator: in training mode the codes' per-dimension batch mean and spread are the
+    generator's w statistics (the last BN's beta and frozen gamma), not 0 and 1; a generator of
+    another size is refused naming enc.params.init_generator."""
+    from nodegraph.weights import save_atomic
+    from nodes.stylegan.net import Generator, StyleGANConfig
+
+    paths = {}
+    for size in (64, 16):
+        torch.manual_seed(0)
+        gcfg = StyleGANConfig(size, n_mlp=2, channel_multiplier=1, channel_max=8)
+        gen = Generator(gcfg)
+        paths[size] = str(tmp_path / f"g{size}.safetensors")
+        save_atomic(gen.state_dict(), paths[size], metadata={"config": gcfg.to_json()})
+        if size == 64:
+            with torch.no_grad(), torch.random.fork_rng():
+                torch.manual_seed(0)                                   # the node's params.seed
+                w = gen.mapping(torch.randn(4096, 512))
+
+    def encoder(ref: str):
+        node = nodegraph.create("inversion.Encoder", init_generator=ref)
+        node.ctx = Context(node_id="enc", training=True)
+        return node
+
+    node = encoder(paths[64])
+    codes = node(image=torch.rand(16, 3, 64, 64))["wplus"]
+    assert torch.allclose(codes.mean(0), w.mean(0).expand_as(codes[0]), atol=1e-4)  # training-mode BN: beta
+    bn = node.net.block5.bn.bn
+    assert torch.allclose(bn.weight, w.std(0).repeat(10)) and not bn.weight.requires_grad
+    with pytest.raises(NodeError) as err:
+        encoder(paths[16]).ensure_setup()
+    assert err.value.where == "enc.params.init_generator"
