@@ -162,6 +162,20 @@ class LatentOptimize(_Node):
             cache[key] = self._build_backbone()
         return cache[key]
 
+    def _mean_code(self, G: torch.nn.Module, batch: int) -> torch.Tensor:
+        """``optimize.mean_code``, kept per node instance for the same generator weights (10,000
+        mapped z cost ~1 s on one thread; a map over seeds would pay it per item)."""
+        p = self.params
+        with torch.no_grad():
+            mapping = getattr(G, "style", G)  # mean_latent reads the mapping network only
+            fingerprint = tuple(float(t.double().sum()) for t in mapping.parameters())
+        key = (p.n_mean, p.seed, G.n_latent, fingerprint)
+        cache = self.__dict__.setdefault("_means", {})
+        if key not in cache:
+            cache.clear()  # one generator at a time: no growth over a long map
+            cache[key] = mean_code(G, p.n_mean, p.seed, 1)
+        return cache[key].expand(batch, -1, -1).clone()
+
     def _build_backbone(self) -> torch.nn.Module:
         if self.params.backbone == "effnet_lite0":
             from nodes.features.net import Lite0Features, load_pretrained
@@ -188,7 +202,7 @@ class LatentOptimize(_Node):
             y_s, y_t = source_mask.to(x_s).clone(), target_mask.to(x_s).clone()
             loss = PassLoss(as_backbone(net), x_s, x_t, y_s, y_t, p.pass_name, p.perceptual_size,
                             official=p.compat == "official")
-            w0 = mean_code(G, p.n_mean, p.seed, x_s.shape[0]).to(x_s)
+            w0 = self._mean_code(G, x_s.shape[0]).to(x_s)
             noise = G.make_noise(x_s.shape[0], torch.Generator().manual_seed(p.seed + 1))
             w, curve, snaps = run_pass(G, loss, w0, noise, lr=p.lr, iterations=p.iterations, every=p.every,
                                        compat=p.compat,

@@ -116,7 +116,7 @@ def test_target_generator_makes_x_hat_and_vgg16_without_weights_is_explained(gen
 
 def test_backbone_built_once_and_targets_features_once_per_pass(gens, monkeypatch):
     """Mutants run: ``_backbone`` without its cache (2 builds, not 1); ``PassLoss`` sending x_hat
-    through the backbone once per term (11 calls, not 5)."""
+    through the backbone once per term (11 calls, not 5). The mean code is also drawn once."""
     g1, _, _, x_s, x_t = gens
     y_s, y_t = _masks()
     node, _ = _node("dualdomain.LatentOptimize", style_dim=32, iterations=3, every=0, n_mean=50,
@@ -131,11 +131,16 @@ def test_backbone_built_once_and_targets_features_once_per_pass(gens, monkeypatc
         net.forward = lambda x: calls.append(1) or forward(x)
         return net
 
+    import nodes.dualdomain.nodes as dd
+
+    means, mean_code = [], dd.mean_code
     monkeypatch.setattr(type(node), "_build_backbone", counting_build)
-    node.forward(g1, x_s, y_s, x_t, y_t)
+    monkeypatch.setattr(dd, "mean_code", lambda *a: means.append(1) or mean_code(*a))
+    first = node.forward(g1, x_s, y_s, x_t, y_t)
     assert len(calls) == 2 + 3  # the two targets once, x_hat once per step
-    node.forward(g1, x_s, y_s, x_t, y_t)
-    assert len(builds) == 1 and len(calls) == 2 * (2 + 3)
+    second = node.forward(g1, x_s, y_s, x_t, y_t)
+    assert len(builds) == 1 and len(calls) == 2 * (2 + 3) and len(means) == 1
+    torch.testing.assert_close(first["wplus"], second["wplus"])
 
 
 @pytest.mark.parametrize("pass_name", ["D1", "D2"])
