@@ -185,13 +185,13 @@ def _measure(args: argparse.Namespace) -> None:
             row["amg"] = best
             if size in args.direct_sizes:
                 row["direct"] = run_child("direct", size, name, ref_path)
-                ref, ours = np.load(ref_path), np.load(amg_path)
+                ref, got = np.load(ref_path), np.load(amg_path)
                 if args.node:  # the node returns an image: compare within [0, 1]
                     ref = np.clip(ref, 0, 1)
-                row["max_err_levels"] = float(np.abs(ours - ref).max() * 255)
+                row["max_err_levels"] = float(np.abs(got - ref).max() * 255)
                 q = lambda a: np.floor(np.clip(a, 0, 1) * 255)  # noqa: E731  (official truncation)
-                row["quantised_max_diff"] = float(np.abs(q(ours) - q(ref)).max())
-                row["quantised_equal_pct"] = float((q(ours) == q(ref)).mean() * 100)
+                row["quantised_max_diff"] = float(np.abs(q(got) - q(ref)).max())
+                row["quantised_equal_pct"] = float((q(got) == q(ref)).mean() * 100)
             row["gif"] = min((run_child("gif", size, name) for _ in range(args.repeat)),
                              key=lambda r: r["wall_s"])
             rows.append(row)

@@ -2,7 +2,7 @@
 
     python benchmarks/spade_forward.py [--size 256] [--reps 3] [--threads 2]
 
-"official" is the independent reference of the official module (tests/spade_reference.py:
+"official" is the independent reference of the official module (tests/spade/reference.py:
 torch spectral-norm hooks recompute W / sigma on every forward, as the official G does in
 eval mode). "ours" is spade_net.SPADEGenerator built by build_generator from the same
 state_dict: spectral norm folded once at load, eval + inference_mode, NCHW and channels-last
@@ -21,12 +21,10 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from spade_reference import RefGenerator, ref_semantics, voronoi  # noqa: E402
-
 from nodes.spade.net import PRESETS, build_generator  # noqa: E402
+from tests.spade.reference import RefGenerator, ref_semantics, voronoi  # noqa: E402
 
 
 def best_of(fn, reps: int) -> float:

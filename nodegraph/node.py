@@ -230,6 +230,17 @@ class Node:
         net = getattr(self, "net", None)
         return net if isinstance(net, torch.nn.Module) else None
 
+    def train_state(self) -> dict[str, torch.Tensor]:
+        """Tensors this node keeps from one training step to the next that are neither weights
+        nor optimizer state (e.g. a running mean a regulariser compares against). ``nodegraph
+        train`` saves them in every checkpoint (``state/<node>/<name>``) and hands them back to
+        ``load_train_state`` on ``--resume``, so a resumed run continues bit-exactly.
+        Default: none."""
+        return {}
+
+    def load_train_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what ``train_state`` returned (same names; tensors on the CPU)."""
+
     def cache_valid(self) -> bool:
         """False when a cached result cannot stand in for running (e.g. a saved file was deleted)."""
         return True

@@ -361,6 +361,9 @@ class Trainer:
         if self.ema is not None:
             tensors.update(self.ema.state())
             meta["ema"] = {nid: beta for nid, beta in self.ema.beta.items()}
+        for nid, node in self.nodes.items():  # running statistics of regularisers etc.
+            for k, v in node.train_state().items():
+                tensors[f"state/{nid}/{k}"] = v.detach().cpu().contiguous()
         spec = self.spec
         meta.update({
             "format": 1, "graph_hash": self.graph_hash,
@@ -416,6 +419,7 @@ class Trainer:
         for nid in self.ema.load(tensors) if self.ema is not None else []:
             self._warn(f"train.ema.{nid}: the checkpoint holds no average of these weights; it restarts "
                        "from the resumed weights")
+        self._load_node_states(tensors)
         current = self.graph.spec.model_dump(mode="json", exclude={"layout"})
         if meta.get("graph_hash") != self.graph_hash:
             self._warn(f"the graph changed since the checkpoint ({ckpt.graph_diff(meta.get('graph', {}), current)})"
@@ -425,6 +429,18 @@ class Trainer:
         if self.dist.main:
             click.echo(f"resuming from {found[-1]} (step {self._start})", err=True)
         return self._start
+
+    def _load_node_states(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Hand each node the ``state/<node>/...`` tensors of the checkpoint (Node.train_state)."""
+        for nid, node in self.nodes.items():
+            prefix = f"state/{nid}/"
+            got = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            if got:
+                node.ensure_setup()
+                node.load_train_state(got)
+            elif node.train_state():
+                self._warn(f"{nid}: the checkpoint holds no state for this node ({', '.join(node.train_state())}); "
+                           "it starts afresh")
 
     # ---- export --------------------------------------------------------------------------------
     def export(self, step: int, result: TrainResult) -> dict[str, Path]:
