@@ -19,7 +19,7 @@ from nodegraph.node import Node, NodeError, Params, WeightsRef
 from nodegraph.registry import register
 from nodegraph.types import Image, LabelMap, Tensor
 
-from .photowct import CONTENT_COV_EPS, SMALL_VALUE_CUT, PhotoWCTNet, feature_wct, valid_labels, wct
+from .photowct import CONTENT_COV_EPS, SMALL_VALUE_CUT, PhotoWCTNet, cross_remap, feature_wct, valid_labels, wct
 from .smoothing import closed_form_smooth, guided_filter, official_geometry_smooth
 
 
@@ -53,18 +53,29 @@ class PhotoWCT(Node):
 
     Optional label maps make the transfer segment-wise: a content label is transferred from the
     same label of the style when both have > 10 pixels and their counts differ < 100x (official
-    rule); other pixels keep their content features. If no label qualifies, the transfer is
-    global (with a warning). Content and style may differ in size (no resize is needed); label
-    maps may have any size (they are resized to each feature map with nearest neighbour).
+    rule, photo_wct.py). Labels on one side only behave as the official code: content pixels
+    whose label the style lacks (or that fails the size rule) keep their content features,
+    i.e. pass through unstylised; style labels the content lacks are ignored; if no label
+    qualifies, nothing is transferred (with a warning). ``related`` relabels one-sided segments
+    first, as the official ADE20K path does with its relation table (:func:`cross_remap`).
+    Only one of the two maps connected: global transfer (with a warning). Content and style may
+    differ in size (no resize is needed); label maps may have any size (they are resized to each
+    feature map with nearest neighbour) and must use the same ids (one label set).
     A style batch of 1 is used for every content image; otherwise the batches pair up.
     """
 
-    version = "1"
+    version = "2"
 
     class Params(Params):
         weights: WeightsRef = Field("photowct_default",
                                     description="weights name or .safetensors (official: convert "
                                                 "photo_wct.pth with `nodegraph convert photowct`)")
+        related: dict[int, list[int]] = Field(
+            default_factory=dict,
+            description="label id -> related label ids, most related first: a segment on one side "
+                        "only takes the first related label the other side has (official ADE20K "
+                        "remapping); empty = the official default path (one-sided segments stay "
+                        "unstylised)")
 
     inputs = {
         "content": Image(doc="photo to stylise"),
@@ -112,14 +123,17 @@ class PhotoWCT(Node):
         if cl is None or sl is None:
             self.ctx.warn("only one of content_labels/style_labels is connected: global transfer")
             return None, None, None
-        c = cl[min(i, cl.shape[0] - 1)].cpu()
-        s = sl[min(i, sl.shape[0] - 1)].cpu()
-        labels = valid_labels(c.numpy(), s.numpy())
+        c = cl[min(i, cl.shape[0] - 1)].cpu().numpy()
+        s = sl[min(i, sl.shape[0] - 1)].cpu().numpy()
+        if self.params.related:
+            c, s = cross_remap(c, s, self.params.related)
+        labels = valid_labels(c, s)
         if not labels:
-            self.ctx.warn("no content label has a usable counterpart in style_labels "
-                          "(> 10 pixels on both sides, counts within 100x): global transfer")
-            return None, None, None
-        return c, s, labels
+            self.ctx.warn("no content label has a usable counterpart in style_labels (> 10 pixels on "
+                          "both sides, counts within 100x): nothing transferred, the content passes "
+                          "through (official behaviour); relate labels with params.related or "
+                          "disconnect the label maps for a global transfer")
+        return torch.from_numpy(c), torch.from_numpy(s), labels
 
 
 @register("pis.WCT")

@@ -16,7 +16,7 @@ indices of that encoding.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -190,6 +190,34 @@ def valid_labels(content_seg: np.ndarray, style_seg: np.ndarray) -> list[int]:
         if a > 10 and b > 10 and a / b < 100 and b / a < 100:
             out.append(int(label))
     return out
+
+
+def cross_remap(content_seg: np.ndarray, style_seg: np.ndarray,
+                related: Mapping[int, Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Relabel segments that exist on one side only, as FastPhotoStyle's ADE20K path does
+    (``SegReMapping.cross_remapping`` in process_stylization_ade20k_ssn.py, there with a
+    150 x 150 relation table; here ``related`` maps a label to labels ordered by relatedness).
+
+    1. Each content label absent from the style becomes the first of its related labels that
+       the style has (unchanged if none).
+    2. Each style label absent from the relabelled content becomes the first of its related
+       labels that both have (unchanged if none), so its pixels add to that segment's style.
+    Presence counts any pixel (the size rule of :func:`valid_labels` applies afterwards).
+    Returns new arrays; the inputs are not modified.
+    """
+    c_new, s_new = content_seg.copy(), style_seg.copy()
+    style_has = set(np.unique(style_seg).tolist())
+    for label in set(np.unique(content_seg).tolist()) - style_has:
+        to = next((r for r in related.get(label, ()) if r in style_has), None)
+        if to is not None:
+            c_new[content_seg == label] = to
+    content_has = set(np.unique(c_new).tolist())
+    both = style_has & content_has
+    for label in style_has - content_has:
+        to = next((r for r in related.get(label, ()) if r in both), None)
+        if to is not None:
+            s_new[style_seg == label] = to
+    return c_new, s_new
 
 
 def _resize_labels(seg: torch.Tensor, h: int, w: int) -> torch.Tensor:
