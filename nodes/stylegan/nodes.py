@@ -197,8 +197,8 @@ class _SynthesisNode(_StyleGANNode):
     def _synthesize(self, wplus: torch.Tensor) -> dict[str, Any]:
         raw, feats = self.net.synthesis(wplus, self._noise(wplus.shape[0]))
         image = (raw + 1) / 2
-        if not self.ctx.training:  # in training D sees the unclamped output, as officially
-            image = image.clamp(0, 1)
+        if not self.net.training:  # a generator being trained feeds D its unclamped output, as officially;
+            image = image.clamp(0, 1)  # a frozen one (eval mode, e.g. G_s beside a trained G_t) is clamped
         return {"image": image, "raw": raw, "features": feats, "model": self.net}
 
 
