@@ -230,6 +230,9 @@ class PerceptualLoss(Node):
     ``effnet_lite0`` (the default: offline, from its package), ``vgg19`` / ``vgg16`` (torchvision's
     ImageNet files converted with ``nodegraph convert vgg19|vgg16``). Per-backbone layers, default
     weights and which Lite0 taps stand in for which VGG layers: ``nodes/features/backbones.py``.
+    With ``fallback: effnet_lite0`` a VGG backbone whose converted file is missing is replaced by
+    the offline network (its own taps and ladder; ``weights`` and ``layers`` are then ignored) with
+    a warning naming what the paper used -- what the real-data recipe graphs do.
     ``mask`` (B x 1 x H x W in [0, 1], optional): the distance is averaged inside the mask,
     resized to each layer's grid (the masked perceptual loss of dual-domain synthesis).
     """
@@ -246,6 +249,9 @@ class PerceptualLoss(Node):
         distance: Literal["l1", "mse"] = "l1"
         imagenet_norm: bool = Field(True, description="normalise [0,1] images with ImageNet mean/std first (wired "
                                                       "models that do not normalise their input themselves)")
+        fallback: Literal["effnet_lite0"] | None = Field(
+            None, description="vgg19 / vgg16 backbone whose converted weights are not found: use this offline "
+                              "backbone instead (its own layers and default weights), with a warning; unset: error")
 
     inputs = {"a": Image(), "b": Image(), "features": Model(optional=True),
               "mask": Mask(optional=True, doc="average the distance inside this mask (resized per layer)")}
@@ -256,13 +262,23 @@ class PerceptualLoss(Node):
 
         if getattr(self, "_backbone", None) is None:
             name = self.params.backbone or "effnet_lite0"
+            self._fell_back = False
             try:
                 net = backbones.build(name, self.params.backbone_weights, self.ctx.base_dir, self.params.layers)
-            except (FileNotFoundError, ValueError) as e:
-                hint = "" if name == "effnet_lite0" else f" (convert torchvision's file: nodegraph convert {name} ...)"
-                raise NodeError(f"{e}{hint}", self.ctx.node_id or self.type_name, "params.backbone") from None
+            except FileNotFoundError as e:
+                if self.params.fallback is None or name == self.params.fallback:
+                    raise NodeError(f"{e} (convert torchvision's file: nodegraph convert {name} ...)",
+                                    self.ctx.node_id or self.type_name, "params.backbone") from None
+                self.ctx.warn(f"no converted {name} weights ({e}); the perceptual term uses the offline "
+                              f"{self.params.fallback} backbone with its own layers and default weights instead. "
+                              f"This is NOT the paper's setting; for it, convert torchvision's ImageNet file "
+                              f"once: nodegraph convert {name} <file>.pth weights/{name}.safetensors")
+                name, self._fell_back = self.params.fallback, True
+                net = backbones.build(name)
+            except ValueError as e:
+                raise NodeError(str(e), self.ctx.node_id or self.type_name, "params.backbone") from None
             ladder = backbones.DEFAULT_WEIGHTS[name]
-            if self.params.layers:
+            if self.params.layers and not self._fell_back:
                 ladder = tuple(ladder[backbones.EFFNET_TAPS.index(t)] if t in backbones.EFFNET_TAPS else 1.0
                                for t in self.params.layers)
             self._backbone = (net.to(self.device), ladder)
@@ -290,7 +306,7 @@ class PerceptualLoss(Node):
         fa = self._feats(net, a)
         with torch.no_grad():
             fb = self._feats(net, b)
-        ws = self.params.weights or list(ladder or [1.0] * len(fa))
+        ws = (None if getattr(self, "_fell_back", False) else self.params.weights) or list(ladder or [1.0] * len(fa))
         if len(ws) != len(fa):
             raise NodeError(f"weights has {len(ws)} entries but the extractor returns {len(fa)} features",
                             who, "params.weights")

@@ -4,6 +4,7 @@ layouts; the VGG19 converter on a checkpoint in torchvision's layout."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -75,13 +76,32 @@ def test_vgg19_converter_rejects_other_layouts(tmp_path):
 def test_recipe_trains_on_the_published_layout(tmp_path, vgg_weights, recipe, kind):
     root = write_fixture(tmp_path / kind, kind, n=3, size=(40, 32))
     g = load_graph(RECIPES / f"{recipe}.json")
-    assert {p.where for p in g.validate()} == {"data.params.root", "vgg.params.weights"}
-    g = g.with_overrides({"data.root": str(root), "vgg.weights": str(vgg_weights), **SMALL})
+    assert {p.where for p in g.validate()} == {"data.params.root"}
+    g = g.with_overrides({"data.root": str(root), "g_vgg.backbone_weights": str(vgg_weights), **SMALL})
     assert g.validate() == []
     res = train(g, run_dir=tmp_path / "run", export=False, progress=False)
     assert res.step == 2
     assert set(res.losses) >= {"g_gan.loss", "g_fm.loss", "g_vgg.loss", "d_gan.loss"}
     assert all(math.isfinite(v) for v in res.losses.values())
+
+
+def test_recipe_without_vgg19_falls_back_to_the_offline_backbone_with_a_warning(tmp_path):
+    """No converted VGG19: the perceptual term runs on EfficientNet-Lite0 and says it is not the
+    paper's setting (issue 12); a graph without the fallback param refuses instead."""
+    root = write_fixture(tmp_path / "ade20k", "ade20k", n=3, size=(40, 32))
+    if (ROOT / "weights" / "vgg19.safetensors").exists():
+        pytest.skip("weights/vgg19.safetensors exists here: nothing to fall back from")
+    g = load_graph(RECIPES / "spade_ade20k_train.json").with_overrides({"data.root": str(root), **SMALL})
+    res = train(g, run_dir=tmp_path / "run", export=False, progress=False, log=tmp_path / "log.jsonl")
+    assert res.step == 2 and math.isfinite(res.losses["g_vgg.loss"]) and res.losses["g_vgg.loss"] > 0
+    warned = [e for e in map(json.loads, (tmp_path / "log.jsonl").read_text().splitlines())
+              if e["event"] == "warning" and e.get("node") == "g_vgg"]
+    assert len(warned) == 1, warned
+    msg = warned[0]["message"]
+    assert "NOT the paper's setting" in msg and "effnet_lite0" in msg and "nodegraph convert vgg19" in msg
+    strict = g.with_overrides({"g_vgg.fallback": None})
+    with pytest.raises(Exception, match="g_vgg.*backbone|vgg19"):
+        train(strict, run_dir=tmp_path / "run2", export=False, progress=False)
 
 
 def test_set_data_switches_the_default_graph_to_ade20k(tmp_path):
