@@ -137,7 +137,7 @@ def run(graph: str, sets: tuple[str, ...], out_dir: str | None, outputs: tuple[s
     if log_path:
         sinks.append(JsonlSink(log_path))
     if not quiet:
-        sinks.append(RichSink())
+        sinks.append(RichSink(brief_errors=True))  # user_errors prints the error's paragraph once
     for s in sinks:
         bus.add(s)
     try:

@@ -71,7 +71,10 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
 class RichSink:
     """Per-node status lines and progress bars on a terminal."""
 
-    def __init__(self, console: Any = None) -> None:
+    def __init__(self, console: Any = None, brief_errors: bool = False) -> None:
+        """``brief_errors``: an ``error`` line names the node only, for callers that print the
+        error's full paragraph themselves once the run stops (``nodegraph run``), so it is not
+        shown twice."""
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -82,6 +85,7 @@ class RichSink:
         )
         self.tasks: dict[str, Any] = {}
         self.started = False
+        self.brief_errors = brief_errors
 
     def __call__(self, rec: dict[str, Any]) -> None:
         ev, node = rec["event"], rec.get("node")
@@ -104,6 +108,8 @@ class RichSink:
             mem = rec.get("peak_bytes")
             extra = f", peak {mem / 2**20:.0f} MiB" if mem else ""
             self.console.print(f"[bold green]done[/]   {node} in {rec.get('seconds', 0):.2f}s{extra}")
+        elif ev == "error" and self.brief_errors:
+            self.console.print(f"[bold red]error[/]  {node} ({rec.get('type', '')}): stopped, see below")
         elif ev == "error":
             self.console.print(f"[bold red]error[/]  {node}: {rec.get('message', '')}")
         elif ev == "warning":

@@ -214,7 +214,7 @@ class LandmarkParser(Node):
         try:
             self.parser = LandmarkFaceParser()
         except MediaPipeMissing as e:
-            raise NodeError(f"face.LandmarkParser: {e}", self.type_name, "setup") from None
+            raise NodeError(str(e), self.ctx.node_id or self.type_name, "setup") from None  # the engine names the node
 
     def _faces(self, i: int, rgb: np.ndarray) -> list[np.ndarray]:
         """The landmarks of the face(s) ``params.face`` picks in image ``i``, saying which when several."""

@@ -213,3 +213,18 @@ def test_cli_run_error_is_one_paragraph(tmp_path, plugin_env):
     assert "i.params.path" in r.stderr and "cannot read" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "o.png").exists()
+
+
+def test_cli_run_error_paragraph_is_printed_once_with_status_lines(tmp_path, plugin_env):
+    """Without -q the status line names the failing node and the paragraph comes once, at the end
+    (it was printed twice: in the status line and again as the final error)."""
+    (tmp_path / "bad.png").write_bytes(b"not an image at all")
+    p = tmp_path / "g.json"
+    p.write_text(json.dumps({"nodegraph": 1, "nodes": {
+        "i": {"type": "io.LoadImage", "params": {"path": "bad.png"}},
+        "s": {"type": "io.SaveImage", "params": {"path": "o.png"}, "inputs": {"image": "i.image"}}}}))
+    r = subprocess.run([sys.executable, "-m", "nodegraph.cli", "run", str(p), "--no-cache"],
+                       capture_output=True, text=True, env=dict(plugin_env, COLUMNS="400"))
+    assert r.returncode == 1
+    assert r.stderr.count("cannot read") == 1, r.stderr
+    assert "error  i (io.LoadImage): stopped, see below" in r.stderr
