@@ -26,5 +26,16 @@ def plugin_env() -> dict[str, str]:
 
 
 @pytest.fixture
+def one_thread():
+    """torch on one thread for the test's duration (training tests: bit-exact comparisons do not
+    depend on the thread count, and they stay polite on a shared CPU). Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"

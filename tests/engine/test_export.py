@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 import tests.engine.train_helpers  # noqa: F401  (registers toy.*, loss.*, metric.*)
@@ -21,12 +20,7 @@ SMALL = ["--set", "train.sample_every=null", "--set", "train.log_every=1", "--se
          "--set", "train.batch_size=4"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

@@ -41,12 +41,7 @@ class Noise(Node):
         return {"image": (image + self.params.sigma * torch.randn_like(image)).clamp(0, 1)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cgan(noise: bool, **extra: Any):

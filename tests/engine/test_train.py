@@ -35,13 +35,7 @@ TINY = {"data.size": 16, "data.length": 256, "gen.width": 8, "disc.width": 8, "d
         "train.checkpoint_every": 1000}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    """Tiny convs on a shared 2-core machine: a second thread only adds contention."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny convs: a second thread only adds contention
 
 
 def tiny_graph(**extra: Any) -> Any:

@@ -32,12 +32,7 @@ TINY = {"data.size": 16, "data.length": 256, "gen.width": 8, "disc.width": 8, "d
 R1_NODE = {"type": "loss.R1", "params": {"gamma": 2.0}, "inputs": {"real": "disc.real", "image": "data.image"}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def graph(ema: dict[str, Any] | None = None, lazy: int | None = None, **extra: Any) -> Any:

@@ -28,12 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GRAPH = ROOT / "graphs" / "stylegan2_train.json"
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _toy_generator(seed: int = 0):

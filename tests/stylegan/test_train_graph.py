@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -28,12 +27,7 @@ TINY = {"data.size": 32, "data.count": 64, "gen.size": 32, "disc.size": 32, "gen
         "train.objectives.D.optimizer.lazy_every": 2, "train.ema.gen": {"half_life": 40, "rampup": 0.5}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def newest(run_dir: Path) -> dict[str, torch.Tensor]:
