@@ -79,8 +79,18 @@ def _resolve_config(params: _SPADEParams, state: dict[str, torch.Tensor] | None,
     return found
 
 
+class _PresetLabels(Node):
+    """A SPADE node whose ``labels`` port takes the label set of its ``preset``."""
+
+    @classmethod
+    def resolve_ports(cls, params: Params, upstream: dict[str, PortType]):
+        ins, outs = dict(cls.inputs), dict(cls.outputs)
+        ins["labels"] = LabelMap(PRESETS[params.preset].label_set)
+        return ins, outs
+
+
 @register("spade.Generator")
-class Generator(Node):
+class Generator(_PresetLabels):
     """SPADE generator G: semantic label map (+ instance map, + z or a style photo) -> image.
 
     The map becomes one-hot channels (+ "don't care", + instance edges where the preset has
@@ -114,12 +124,6 @@ class Generator(Node):
         """Maps batch item by item (eval-mode norms) -- except a VAE drawing z for a whole batch."""
         cfg = getattr(self, "config", None)
         return ("labels", "instance") if cfg is not None and not cfg.use_vae else ()
-
-    @classmethod
-    def resolve_ports(cls, params: Params, upstream: dict[str, PortType]):
-        ins, outs = dict(cls.inputs), dict(cls.outputs)
-        ins["labels"] = LabelMap(PRESETS[params.preset].label_set)
-        return ins, outs
 
     def setup(self) -> None:
         p = self.params
@@ -289,7 +293,7 @@ class StyleEncoder(Node):
 
 
 @register("spade.Discriminator")
-class Discriminator(Node):
+class Discriminator(_PresetLabels):
     """Multi-scale PatchGAN D (pix2pixHD / SPADE) on concat(semantics, image).
 
     One node holds one set of weights: fake and real are judged in one pass (concatenated on the
@@ -309,12 +313,6 @@ class Discriminator(Node):
               "instance": Tensor(rank=3, optional=True)}
     outputs = {"fake": Any_(doc="per scale: [features..., patch logits]"),
                "real": Any_(optional=True, doc="the same for the real images")}
-
-    @classmethod
-    def resolve_ports(cls, params: Params, upstream: dict[str, PortType]):
-        ins, outs = dict(cls.inputs), dict(cls.outputs)
-        ins["labels"] = LabelMap(PRESETS[params.preset].label_set)
-        return ins, outs
 
     def setup(self) -> None:
         self.config = PRESETS[self.params.preset]
