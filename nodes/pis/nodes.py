@@ -253,4 +253,6 @@ class GuidedSmooth(Node):
         return {"image": torch.stack(outs)}
 
 
+from . import distill  # noqa: E402,F401  (registers pis.Encoder, pis.DistillHeads)
+
 __all__ = ["PhotoWCT", "WCT", "AffinitySmooth", "GuidedSmooth", "feature_wct"]
