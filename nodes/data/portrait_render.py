@@ -16,6 +16,7 @@ Image and labels are drawn from the same polygons: anti-aliased coverage >= 0.5 
 
 from __future__ import annotations
 
+import colorsys
 import math
 from dataclasses import dataclass
 
@@ -31,6 +32,9 @@ HAIR_COLOURS = np.array([[20, 16, 14], [58, 38, 26], [98, 64, 38], [150, 100, 58
                          [170, 70, 34], [160, 160, 160], [235, 232, 220], [60, 70, 150], [190, 70, 130]],
                         np.float32) / 255
 HAIR_P = np.array([0.22, 0.2, 0.15, 0.1, 0.1, 0.07, 0.06, 0.03, 0.035, 0.035])
+HAIR_DISTRIBUTIONS = ("natural", "wide")
+"""natural: HAIR_COLOURS at HAIR_P (mostly browns and black); wide: half of the faces one of the
+ten colours equally often, half any hue (HSV: saturation 0.35-0.9, value 0.25-0.95)."""
 IRIS_COLOURS = np.array([[60, 36, 20], [100, 64, 34], [130, 110, 50], [70, 110, 70], [70, 120, 180],
                          [120, 130, 140]], np.float32) / 255
 LIP_COLOURS = np.array([[200, 110, 110], [190, 40, 50], [130, 30, 40], [190, 130, 120],
@@ -251,9 +255,30 @@ def _mouth(cv: Canvas, rng: np.random.Generator, mx: float, my: float, hw: float
     return {"open": open_h}
 
 
+def hair_colour(rng: np.random.Generator, seed: int, index: int, hair: str = "natural") -> np.ndarray:
+    """The hair's base colour (RGB in [0, 1]) from ``HAIR_DISTRIBUTIONS[hair]``.
+
+    The natural draw always consumes ``rng``, and the wide one comes from its own stream, so a
+    face has the same shape, skin, eyes and clothes under both distributions: only its hair
+    (and the brows, which follow it) changes colour.
+    """
+    natural = pick(rng, HAIR_COLOURS, HAIR_P)
+    if hair == "natural":
+        return natural
+    if hair != "wide":
+        raise ValueError(f"hair must be one of {HAIR_DISTRIBUTIONS}, got {hair!r}")
+    own = np.random.default_rng([int(seed), int(index), 7])
+    if own.random() < 0.5:
+        return pick(own, HAIR_COLOURS)
+    rgb = colorsys.hsv_to_rgb(own.uniform(0, 1), own.uniform(0.35, 0.9), own.uniform(0.25, 0.95))
+    return np.array(rgb, np.float32)
+
+
 def render(seed: int, index: int, size: int = 256, p_beard: float = 0.15, p_glasses: float = 0.12,
-           jitter: float = 1.0) -> Sample:
-    """Draw portrait ``index`` of the set ``seed`` at ``size`` x ``size`` (deterministic)."""
+           jitter: float = 1.0, hair: str = "natural") -> Sample:
+    """Draw portrait ``index`` of the set ``seed`` at ``size`` x ``size`` (deterministic).
+
+    ``hair`` picks the hair-colour distribution (:data:`HAIR_DISTRIBUTIONS`)."""
     rng = np.random.default_rng([int(seed), int(index), 6])
     ang = math.radians(rng.uniform(-6, 6) * jitter)
     sc = (1 + rng.uniform(-0.07, 0.05) * jitter) * size / 256
@@ -269,7 +294,7 @@ def render(seed: int, index: int, size: int = 256, p_beard: float = 0.15, p_glas
     k0 = int(skin_t)
     skin = np.clip(mix(SKIN_TONES[k0], SKIN_TONES[min(k0 + 1, len(SKIN_TONES) - 1)], skin_t - k0)
                    + rng.normal(0, 0.02, 3), 0, 1).astype(np.float32)
-    hair = pick(rng, HAIR_COLOURS, HAIR_P)
+    hair = hair_colour(rng, seed, index, hair)
     iris = pick(rng, IRIS_COLOURS)
     lip = np.clip(mix(pick(rng, LIP_COLOURS), skin, rng.uniform(0.0, 0.35)), 0, 1).astype(np.float32)
 

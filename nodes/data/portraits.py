@@ -48,9 +48,9 @@ class ProceduralPortraits(torch.utils.data.Dataset):
     """``count`` procedural portraits of the set ``seed`` (item i is the same on every machine)."""
 
     def __init__(self, count: int, size: int = 256, seed: int = 0, p_beard: float = 0.15,
-                 p_glasses: float = 0.12, jitter: float = 1.0, style: str = "photo"):
+                 p_glasses: float = 0.12, jitter: float = 1.0, style: str = "photo", hair: str = "natural"):
         self.count, self.size, self.seed, self.style = count, size, seed, style
-        self.kw = {"p_beard": p_beard, "p_glasses": p_glasses, "jitter": jitter}
+        self.kw = {"p_beard": p_beard, "p_glasses": p_glasses, "jitter": jitter, "hair": hair}
 
     def __len__(self) -> int:
         return self.count
@@ -119,6 +119,10 @@ class Portraits(DatasetNode):
         style: Style = Field("photo", description="domain: photo (default), sketch (pencil on grey paper) or "
                              "caricature (bigger eyes / nose / mouth, narrower longer face, saturated); the "
                              "same seed and index give the same identity in every style")
+        hair: Literal["natural", "wide"] = Field(
+            "natural", description="hair colours: natural (mostly browns and black; blue, pink, white "
+            "3-3.5 % each) or wide (the ten colours equally often half the time, any hue the other "
+            "half); same faces otherwise")
 
     outputs = OUTPUTS
 
@@ -129,7 +133,7 @@ class Portraits(DatasetNode):
                 return CelebAMaskHQDataset(p.root, p.split, p.size, style=p.style)
             except (FileNotFoundError, ValueError) as e:
                 raise NodeError(f"params.root: {e}", self.type_name, "params.root") from None
-        return ProceduralPortraits(p.count, p.size, p.seed, p.p_beard, p.p_glasses, p.jitter, p.style)
+        return ProceduralPortraits(p.count, p.size, p.seed, p.p_beard, p.p_glasses, p.jitter, p.style, p.hair)
 
 
 @register("data.CelebAMaskHQ")
