@@ -9,11 +9,13 @@ it trains. ``--generator`` (default stylegan2_faces64) must be the generator it 
 Reports, all on [0, 1] images, E in eval mode (BN running statistics), fixed noise:
 
 - reconstruction of ``--n`` held-out faces (data.Portraits seed 11; training used seed 0):
-  MSE of G(E(x)) to x (mean, 95th percentile, max) and PSNR;
+  MSE of G(E(x)) to x (mean, 95th percentile, max) and PSNR; for scale, the MSE of the one image
+  G(w_avg) (every layer at the mean code) to the same faces;
 - the same MSE for pictures that are not procedural faces: the four example photos (full frame,
   resized to 64 px), the astronaut's face aligned by face.LandmarkParser when MediaPipe is
   installed, uniform noise, flat grey, and a flipped-upside-down face (a face the GAN never draws);
-- whether ``inversion.Optimize``'s default ``domain_mse`` separates them.
+- ``inversion.Optimize``'s face check (nodes/inversion/domain.py) on the same pictures; the
+  reconstruction MSE above is the criterion that was tried first and does not separate them.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 import nodegraph  # noqa: E402
 from nodegraph import weights as weights_mod  # noqa: E402
+from nodes.inversion import domain  # noqa: E402
 from nodes.inversion.convert import encoder_config_of  # noqa: E402
 from nodes.inversion.net import Encoder  # noqa: E402
-from nodes.inversion.nodes import DOMAIN_MSE  # noqa: E402
 
 PHOTOS = ("photo_astronaut.jpg", "photo_chelsea.jpg", "photo_china.jpg", "photo_motorcycle.jpg")
 
@@ -92,13 +94,26 @@ def main() -> None:
     res = {"held_out": {"data": f"data.Portraits seed {a.seed}, {a.n} faces, {E.size} px (training used seed 0)",
                         "mse_mean": round(float(mse.mean()), 5), "mse_p95": round(float(mse.quantile(0.95)), 5),
                         "mse_max": round(float(mse.max()), 5), "psnr_db": round(float(psnr), 2)}}
+    with torch.no_grad():
+        avg = ((G(G.latent_avg.view(1, 1, -1).expand(1, G.n_latent, -1)) + 1) / 2).clamp(0, 1)
+    res["held_out"]["mse_mean_of_G(w_avg)"] = round(float((avg - x).pow(2).flatten(1).mean(1).mean()), 5)
     flipped = reconstruct_mse(E, G, x[:8].flip(2))
     others = {k: float(reconstruct_mse(E, G, v)[0]) for k, v in non_faces(E.size).items()}
+
     others["faces upside down (8, max / min)"] = [round(float(flipped.max()), 5), round(float(flipped.min()), 5)]
     res["not_faces_mse"] = {k: v if isinstance(v, list) else round(v, 5) for k, v in others.items()}
-    refused = [k for k, v in others.items() if (min(v) if isinstance(v, list) else v) > DOMAIN_MSE]
-    res["domain_check"] = {"domain_mse": DOMAIN_MSE, "held_out_refused": int((mse > DOMAIN_MSE).sum()),
-                           "not_faces_refused": refused}
+    parser = domain.load_parser("face_parser_default")
+    eyes, conf = domain.face_scores(parser, x)
+    pics = non_faces(E.size)
+    p_eyes, p_conf = domain.face_scores(parser, torch.cat(list(pics.values())))
+    res["face_check"] = {
+        "criteria": f"eyes >= {domain.EYE_MIN}, confidence >= {domain.CONF_MIN} (nodes/inversion/domain.py)",
+        "held_out_refused": len(domain.not_faces(parser, x)),
+        "held_out_min_eyes_conf": [round(float(eyes.min()), 4), round(float(conf.min()), 3)],
+        "not_faces_eyes_conf": {k: [round(float(e), 4), round(float(c), 3)]
+                                for k, e, c in zip(pics, p_eyes, p_conf, strict=True)},
+        "not_faces_passed": [k for k, e, c in zip(pics, p_eyes, p_conf, strict=True)
+                             if e >= domain.EYE_MIN and c >= domain.CONF_MIN]}
     text = json.dumps(res, indent=1)
     print(text)
     if a.json:

@@ -29,9 +29,9 @@ from nodegraph.registry import register
 from nodegraph.types import Image, Latent, Mask, Model, Tensor
 from nodes.common.autograd import autograd_ready
 
-from . import edit
+from . import domain, edit
 from .net import PRESETS, CaffeVGG16, Encoder, match_w_statistics
-from .optimize import Weights, invert, per_image
+from .optimize import Weights, invert
 
 ENCODER_FAMILY = "idinvert-encoder"
 
@@ -138,12 +138,6 @@ class PerceptualNode(_Node):
         return {"model": self.net}
 
 
-DOMAIN_MSE = 0.05
-"""Default limit of ``inversion.Optimize``'s domain check: held-out procedural faces and non-face
-pictures through idinvert_encoder_faces64 + stylegan2_faces64 are in
-benchmarks/results_inversion.md ("Domain check")."""
-
-
 class OptimizeParams(Params):
     lambda_pix: float = Field(1.0, ge=0, description="pixel MSE weight (paper eq. 5; official 1.0)")
     lambda_feat: float = Field(5e-5, ge=0, description="perceptual weight (official 5e-5 for VGG16 conv4_3 "
@@ -154,11 +148,11 @@ class OptimizeParams(Params):
     steps: int = Field(100, ge=0, le=100000, description="optimisation steps (official 100)")
     init: Literal["encoder", "mean", "code"] = Field("encoder", description="start from E(x) (official), the "
                                                      "generator's mean w on every layer, or the init_code input")
-    domain_mse: float | None = Field(DOMAIN_MSE, gt=0, description="domain check before any step (encoder "
-                                     "wired, no mask): refuse an image whose encoder reconstruction G(E(x)) "
-                                     "differs from it by more than this mean squared error on [0, 1] (not a face "
-                                     "of the generator's kind); null = off, e.g. to push a photo into a "
-                                     "procedural-face GAN on purpose")
+    face_check: WeightsRef = Field("face_parser_default", description="before any step: a face parser "
+                                   "(face.UNetParser weights) must find both eyes, confidently, in every image "
+                                   "(nodes/inversion/domain.py); the default knows procedural portraits, the "
+                                   "shipped generator's domain. '' = off, e.g. for a GAN of real faces or to "
+                                   "push a photo into the procedural GAN on purpose")
 
 
 @register("inversion.Optimize")
@@ -172,8 +166,8 @@ class Optimize(_Node):
     Outputs: ``wplus`` (B x L x D), ``image`` G(w*) in [0, 1], ``loss`` (steps: the weighted total,
     batch mean), ``terms`` (steps x 3: pixel, perceptual, domain, unweighted). Errors before any
     step: image size, encoder / generator n_latent or size, init_code layers, mask size, a weight
-    whose network is not wired, and (encoder wired, no mask) an image outside the generator's
-    domain: G(E(x)) further than ``domain_mse`` from x, e.g. not a face (``null`` turns it off)."""
+    whose network is not wired, and (no mask) an image in which ``face_check``'s parser finds no
+    aligned face (``domain.py``; '' turns it off)."""
 
     version = "1"
     Params = OptimizeParams
@@ -211,35 +205,32 @@ class Optimize(_Node):
             if needed and value is None:
                 raise self.error(f"{where} needs the {port.strip()} input wired (or change {where})", where)
 
-    def _check_domain(self, G, E, x: torch.Tensor, w0: torch.Tensor | None) -> None:
-        """Refuse images the encoder cannot bring near the generator's output (``params.domain_mse``);
-        a stitched diffusion input (mask wired) is a composite on purpose and is not checked."""
-        limit = self.params.domain_mse
-        if limit is None or E is None:
+    def _check_faces(self, image: torch.Tensor) -> None:
+        """Refuse images in which ``params.face_check``'s parser finds no face (domain.py)."""
+        ref = self.params.face_check
+        if not ref:
             return
-        with torch.no_grad():
-            E.eval()
-            err = per_image(((G(E(x) if w0 is None else w0) + 1) / 2).clamp(0, 1), (x + 1) / 2)
-        bad = [(i, float(v)) for i, v in enumerate(err) if v > limit]
+        if getattr(self, "_parser_ref", None) != ref:
+            self._parser, self._parser_ref = domain.load_parser(ref, self.ctx.base_dir), ref
+        bad = domain.not_faces(self._parser, image)
         if bad:
-            which = ", ".join(f"image {i} (MSE {v:.3f})" for i, v in bad[:4]) + (" ..." if len(bad) > 4 else "")
-            raise self.error(f"{which} of the batch look outside the generator's domain: the encoder's "
-                             f"reconstruction G(E(x)) differs from the input by more than params.domain_mse = "
-                             f"{limit} (faces of the generator's kind stay well below; see "
-                             "benchmarks/results_inversion.md). Invert a face of that kind (face.LandmarkParser "
-                             "aligns a face photo), or set params.domain_mse to null to invert it anyway",
-                             "inputs.image")
+            which = ", ".join(f"image {i} (eyes {e:.4f}, confidence {c:.3f})" for i, e, c in bad[:4])
+            raise self.error(f"{which}{' ...' if len(bad) > 4 else ''} of the batch: no aligned face of the "
+                             f"generator's kind found (params.face_check = {ref!r} must see both eyes, each >= "
+                             f"{domain.EYE_MIN} of the image, with mean confidence >= {domain.CONF_MIN}). Invert an "
+                             "aligned face (face.LandmarkParser aligns a face photo), or set params.face_check to "
+                             "'' to invert it anyway", "inputs.image")
 
     def forward(self, image, generator, encoder=None, perceptual=None, mask=None, init_code=None) -> dict[str, Any]:
         p = self.params
         self._check(image, generator, encoder, perceptual, mask, init_code)
+        if mask is None:
+            self._check_faces(image)
         G, E, F = (autograd_ready(m) for m in (generator, encoder, perceptual))
         with torch.inference_mode(False), torch.enable_grad():
             x = _signed(image.to(self.device)).clone()
             m = None if mask is None else mask.to(self.device).clone()
             w0 = self._init(G, E, x, init_code)
-            if m is None:
-                self._check_domain(G, E, x, w0 if p.init == "encoder" else None)
             w, curve = invert(G, x, w0, E=E, F=F, mask=m, lr=p.lr, steps=p.steps,
                               weights=Weights(p.lambda_pix, p.lambda_feat, p.lambda_dom),
                               progress=lambda i, n, loss: self.ctx.progress(i, n, f"loss {loss:.4f}"))
