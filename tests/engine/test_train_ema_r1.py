@@ -179,3 +179,34 @@ def test_logistic_is_the_non_saturating_loss() -> None:
     g = GANLoss({"mode": "logistic", "role": "g"})(fake=f)["loss"]
     sp = torch.nn.functional.softplus
     assert torch.allclose(d, sp(f).mean() + sp(-r).mean()) and torch.allclose(g, sp(-f).mean())
+
+
+class _Tied(torch.nn.Module):
+    """A module whose one weight is registered under two names (tied input/output embeddings)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Linear(3, 3, bias=False)
+        self.b = torch.nn.Linear(3, 3, bias=False)
+        self.b.weight = self.a.weight
+        self.register_buffer("count", torch.zeros(()))
+
+
+def test_ema_averages_a_tied_weight_once_under_both_names() -> None:
+    """Tied weights: one shadow tensor for both names, lerped once per step (twice would move it
+    by 1 - beta^2), and buffers copied; mutmut's survivors on the tied-weight branch die here."""
+    torch.manual_seed(0)
+    mod = _Tied()
+    start = mod.a.weight.detach().clone()
+    ema = EMA({"m": mod}, {"m": EmaSpec(decay=0.5)}, batch_size=1)
+    sd = ema.shadow["m"]
+    assert sd["a.weight"] is sd["b.weight"]
+    with torch.no_grad():
+        mod.a.weight.add_(1.0)
+        mod.count.fill_(7)
+    ema.update(0)
+    assert torch.allclose(sd["a.weight"], start + 0.5)  # once: 0.5 of the way, not 0.75
+    assert float(sd["count"]) == 7.0
+    state = ema.state()
+    assert set(state) == {"ema/m/a.weight", "ema/m/b.weight", "ema/m/count"}
+    assert torch.equal(state["ema/m/a.weight"], state["ema/m/b.weight"])
