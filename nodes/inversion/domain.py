@@ -7,12 +7,13 @@ the image; a face of the procedural kind shows **both eyes** and is parsed **con
     eyes(x) = min(share of pixels labelled l_eye, share labelled r_eye)       >= EYE_MIN
     conf(x) = mean over pixels of the parser's top softmax probability       >= CONF_MIN
 
-Calibration (benchmarks/results_inversion.md, "Face check"; 64 px, one run): 600 held-out
-procedural faces (data.Portraits seeds 11-13): eyes >= 0.0017, conf >= 0.959, all pass.
-25 pictures that are not procedural faces (scikit-image's astronaut, camera, cat, coffee, rocket,
-horse, textures, text, checkerboard, uniform noise, flat grey / black / white): eyes <= 0.0015
-(noise; <= 0.0005 for every other), conf 0.90-0.96 - all refused. Faces shifted off the aligned
-position by a third of the width are refused too (the generator only draws aligned faces).
+Calibration (``benchmarks/inversion_face_check.py``, table in benchmarks/results_inversion.md;
+64 px): 600 held-out procedural faces (data.Portraits seeds 11-13): eyes >= 0.0017, conf >= 0.958,
+all pass. 21 scikit-image pictures (photos, textures, text, a checkerboard) and noise / flat
+images: all refused - no eyes (<= 0.0007, coins 0.0012), or, for noise (eyes 0.0021) and coins,
+a confidence below 0.93. Each criterion is needed. Faces shifted off the aligned position by a
+third of the width are refused too (147 of 150), upside-down faces mostly (98 of 150): the
+generator only draws aligned, upright faces.
 A real photo of a face is refused (the parser knows procedural faces only): align it with
 ``face.LandmarkParser`` and turn the check off to push it into a procedural GAN on purpose.
 Reconstruction error was tried first and rejected: flat grey and the cat photo reconstruct
