@@ -24,7 +24,9 @@ share of faces whose attribute rises at every step of l.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -38,7 +40,7 @@ from nodes.features.frechet import fd_lite0  # noqa: E402
 from nodes.inversion import edit  # noqa: E402
 from nodes.inversion.optimize import Weights, as_list, feature_distance, invert, per_image  # noqa: E402
 
-LAMBDA_FEAT = 1e-4  # Lite0 stand-in for 5e-5 on VGG conv4_3 (see examples/inversion/idinvert.json)
+LAMBDA_FEAT = 1e-4  # Lite0 stand-in for 5e-5 on VGG conv4_3 (see graphs/idinvert.json)
 
 
 def faces(seed: int, n: int) -> dict[str, torch.Tensor]:
@@ -79,6 +81,7 @@ def main() -> None:
     ap.add_argument("--encoder", default="idinvert_encoder_faces64")
     ap.add_argument("--out", default=str(ROOT / "runs" / "inversion_claims.md"))
     a = ap.parse_args()
+    t0, load0 = time.time(), os.getloadavg()[0]
     torch.manual_seed(0)
     held = faces(11, a.n)
     x = held["image"]
@@ -110,6 +113,8 @@ def main() -> None:
     lines += ["", "| method | hair brightness at l = -3 .. 3 | monotone share | identity MSE outside hair (l = +-3) |",
               "|---|---|---|---|"]
     lines += [manip_row(k, G, w, n_b, hair) for k, w in list(codes.items())[1:]]
+    lines += ["", f"wall time {time.time() - t0:.0f} s, torch threads {torch.get_num_threads()}, load average "
+              f"{load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"]
     text = "\n".join(lines)
     print(text)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
