@@ -189,6 +189,7 @@ class _Tied(torch.nn.Module):
         self.a = torch.nn.Linear(3, 3, bias=False)
         self.b = torch.nn.Linear(3, 3, bias=False)
         self.b.weight = self.a.weight
+        self.c = torch.nn.Linear(3, 1)  # registered after the tied name: must still be averaged
         self.register_buffer("count", torch.zeros(()))
 
 
@@ -208,5 +209,5 @@ def test_ema_averages_a_tied_weight_once_under_both_names() -> None:
     assert torch.allclose(sd["a.weight"], start + 0.5)  # once: 0.5 of the way, not 0.75
     assert float(sd["count"]) == 7.0
     state = ema.state()
-    assert set(state) == {"ema/m/a.weight", "ema/m/b.weight", "ema/m/count"}
+    assert set(state) == {"ema/m/a.weight", "ema/m/b.weight", "ema/m/c.weight", "ema/m/c.bias", "ema/m/count"}
     assert torch.equal(state["ema/m/a.weight"], state["ema/m/b.weight"])
