@@ -26,6 +26,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -142,12 +143,18 @@ def main() -> None:
     ap.add_argument("--donors", type=int, default=4)
     ap.add_argument("--prefix", default="", help="weights named PREFIX + mask_guided_* (a trial run)")
     ap.add_argument("--local", default="", help="other weights for the local embedding only")
+    ap.add_argument("--export-dir", default="", help="a training run's export folder: its mask_guided_*.safetensors "
+                                                     "replace the shipped ones (the others stay)")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     torch.set_num_threads(1)
     names = {k: args.prefix + v for k, v in NAMES.items()}
     if args.local:
         names["local"] = args.local
+    for k, v in NAMES.items():
+        f = Path(args.export_dir) / f"{v}.safetensors"
+        if args.export_dir and f.is_file():
+            names[k] = str(f)
     torch.manual_seed(0)
     t0 = time.perf_counter()
     res = measure(load_framework(names), args.targets, args.donors)
