@@ -10,6 +10,9 @@ pixel reconstruction loss plus a feature reconstruction loss (WCT, Li et al. 201
   prefix; only the four decoders are trained, with the official losses.
 - ``--encoder joint``: the encoder is trained jointly with the decoders (reconstruction only
   shapes it; the feature loss uses detached targets so it cannot collapse the features).
+- ``--encoder distilled --encoder-weights F``: the encoder is fixed to ``F``, a ``pis.Encoder``
+  export of ``graphs/photowct_train.json`` (feature distillation from an ImageNet network, stage 1);
+  the decoders are trained on it as for ``random`` (stage 2).
 
 Both share one encoder across the four levels (e1..e3 are copies of e4's prefix in the saved
 file, which keeps the official eight-module layout). Data: ``data.Photos`` random crops of the
@@ -111,7 +114,8 @@ def evaluate(net: PhotoWCTNet, x: torch.Tensor) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--encoder", choices=["random", "joint"], default="random")
+    ap.add_argument("--encoder", choices=["random", "joint", "distilled"], default="random")
+    ap.add_argument("--encoder-weights", default="", help="--encoder distilled: the pis.Encoder export")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--size", type=int, default=128)
@@ -129,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     net = PhotoWCTNet(SMALL_WIDTHS)
     init_random_encoder(net.e4, args.seed)
+    if args.encoder == "distilled":
+        if not args.encoder_weights:
+            ap.error("--encoder distilled needs --encoder-weights (graphs/photowct_train.json's export)")
+        from safetensors.torch import load_file
+
+        from nodes.pis.distill import encoder_state
+
+        net.e4.load_state_dict(encoder_state(load_file(args.encoder_weights)))
     decoders = [net.decoder(k) for k in (1, 2, 3, 4)]
     params = [p for d in decoders for p in d.parameters()]
     if args.encoder == "joint":
@@ -185,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                 "rocket, hubble, ihc, retina, motorcycle, china, flower; coffee held out) + 30% "
                 f"procedural images, {args.size}px",
         "steps": steps_done, "batch": args.batch, "encoder": args.encoder,
-        "encoder_init": f"He-normal seed {args.seed}, conv0 identity",
+        "encoder_init": (f"distilled: {args.encoder_weights}" if args.encoder == "distilled"
+                         else f"He-normal seed {args.seed}, conv0 identity"),
         "loss": f"pixel MSE + {args.feat_weight} x relative feature MSE per level",
         "wall_time_s": round(time.time() - t0, 1), "threads": args.threads,
     }

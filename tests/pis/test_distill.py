@@ -121,3 +121,12 @@ def test_graph_trains_three_steps_and_exports(tmp_path: Path):
         enc.load_state_dict({n: sd[n] for n in enc.state_dict()}, strict=True)
     node = nodegraph.create("pis.Encoder", weights=str(out))
     assert node(image=torch.rand(1, 3, 16, 16))["relu4_1"].shape == (1, 256, 2, 2)
+    # stage 2: decoders trained on the frozen distilled encoder give a PhotoWCT file
+    from nodes.pis.train import main as train_decoders
+
+    assert train_decoders(["--encoder", "distilled", "--encoder-weights", str(out), "--steps", "1", "--size", "32",
+                           "--batch", "1", "--out", str(tmp_path / "s2")]) == 0
+    full = load_file(str(tmp_path / "s2" / "photowct_default.safetensors"))
+    assert all(torch.equal(full[f"e4.{k}"], v) for k, v in sd.items())
+    wct = nodegraph.create("pis.PhotoWCT", weights=str(tmp_path / "s2" / "photowct_default.safetensors"))
+    assert wct(content=torch.rand(1, 3, 32, 32), style=torch.rand(1, 3, 32, 32))["image"].shape == (1, 3, 32, 32)
