@@ -1,6 +1,8 @@
 """FD-Lite0 of a trained StyleGAN2 generator against held-out procedural portraits, with bounds.
 
     python benchmarks/stylegan2_quality.py WEIGHTS [--n 400] [--json OUT.json]
+    python benchmarks/stylegan2_quality.py WEIGHTS --grid docs/img/stylegan2_faces64.png
+        (the README's picture: 8 samples at psi 1.0, the same codes at psi 0.7, 8 held-out real faces)
 
 Sets of ``n`` 64 px images each (FD-Lite0 = Fréchet distance of EfficientNet-Lite0 pooled
 features at 224 px, ``nodes.features.frechet``; not FID, not comparable to papers' figures):
@@ -52,16 +54,35 @@ def generated(params: dict, n: int) -> list[torch.Tensor]:
     return out
 
 
+def grid(weights: str, out: str, k: int = 8, scale: int = 2) -> None:
+    """Rows: psi 1.0, psi 0.7 (same z, seed 7, fresh noise), held-out real faces (seed 1001)."""
+    import numpy as np
+    from PIL import Image
+
+    rows = [generated({"weights": weights, "noise": "random"}, k)[0][:k],
+            generated({"weights": weights, "noise": "random", "truncation": 0.7}, k)[0][:k],
+            real_set(1001, k)[0][:k]]
+    img = torch.cat([torch.cat(list(r), dim=2) for r in rows], dim=1)  # 3 x 3*64 x k*64
+    arr = (img.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    pic = Image.fromarray(arr)
+    pic.resize((pic.width * scale, pic.height * scale), Image.NEAREST).save(out)
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("weights", nargs="?", default="", help="trained generator (omit with --cache to "
                     "precompute only the sets that do not depend on it)")
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--grid", default=None, help="write the sample picture here instead of measuring")
     ap.add_argument("--cache", default=None, help="folder for the statistics of the sets that do not depend "
                     "on WEIGHTS (reference, floor, untrained), reused by later runs at the same n")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.grid:
+        grid(args.weights, args.grid)
+        return
     ext = extractor("effnet_lite0")
     t0 = time.time()
 
