@@ -222,9 +222,11 @@ class PartSegmenter(_Node):
     list of B x C_r x r x r maps) nearest-upsampled to the largest map and concatenated (5,376
     channels at 256 px, official widths) -> five dilated 3 x 3 convs -> {background, part} logits.
     Outputs: ``mask`` B x 1 x H x W, hard {0, 1} (argmax == 1, as officially), ``logits`` B x 2 x H x W.
-    Apply one trained net to G1's features (y_s) and G2's (y_t) for the same z. No weights are
-    shipped yet: empty ``weights`` = seeded random init (a warning). Errors: features whose channel
-    sum differs from ``in_channels`` (``inputs.features``), weights that do not fit (``params.weights``)."""
+    Apply one trained net to G1's features (y_s) and G2's (y_t) for the same z. Shipped:
+    ``dds_segmenter_faces64_enm`` / ``_hair`` (288 channels, ``stylegan2_faces64``; trained by
+    ``graphs/dds_segmenter_train.json``); empty ``weights`` = seeded random init (a warning).
+    Errors: features whose channel sum differs from ``in_channels`` (``inputs.features``), weights
+    that do not fit (``params.weights``)."""
 
     version = "1"
 
