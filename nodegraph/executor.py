@@ -26,6 +26,7 @@ from .codeversion import code_digest
 from .events import EventBus
 from .graph import Graph, GraphError, Problem, parse_link
 from .node import Context, Node, NodeError, NodeWarning, file_digest, path_kind
+from .threads import run_threads, torch_threads
 from .types import PortType
 
 
@@ -105,12 +106,14 @@ class Executor:
     def run(self, outputs: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """Compute the requested outputs; returns ``{node: {port: value}}`` for every planned node."""
         order = self._validated_plan(outputs)
-        self.events.emit("run_start", graph=self.graph.name, nodes=order, device=str(self.device))
+        n_threads = run_threads() if self.device.type == "cpu" else None
+        self.events.emit("run_start", graph=self.graph.name, nodes=order, device=str(self.device),
+                         threads=n_threads or torch.get_num_threads())
         explain_prev = self._load_explain()
         results: dict[str, dict[str, Any]] = {}
         t0 = time.perf_counter()
         computed = 0
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(n_threads):  # the CPUs free now (nodegraph.threads)
             for nid in order:
                 node = self.node(nid)
                 node.ctx.input_types = self._upstream_types(nid)

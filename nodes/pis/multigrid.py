@@ -6,7 +6,6 @@ and allocator settings the solve runs under. See nodes/pis/smoothing.py for the 
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -15,6 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from numpy.typing import NDArray
+
+from nodegraph.threads import free_cpus, torch_threads  # noqa: F401  (torch_threads: re-exported)
 
 Progress = Callable[[int, int], None]
 F64 = NDArray[np.float64]
@@ -49,49 +50,12 @@ class heap_reuse:
 
 
 def available_threads(samples: int = 5) -> int:
-    """Threads worth starting now: the CPUs this process may run on (``sched_getaffinity``, which
-    honours taskset / cgroup cpusets) minus the other tasks running on the machine at this moment
-    (the running count of /proc/loadavg, sampled a few times over ~20 ms, the highest kept).
-
-    Why: the solve is hundreds of short parallel regions per CG iteration; each ends at a barrier
-    that waits for the slowest thread, and a thread descheduled for a busy neighbour holds every
-    region up for a scheduler slice. Beside one busy process on 2 cores, 2 threads made a 512^2
-    solve 3-9x slower than 1 thread (issue 19); on an idle machine 2 threads are ~1.7x faster.
-    """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    busy = 0
-    for i in range(samples):
-        running = _running_tasks()
-        if running is None:  # not Linux: trust the CPU count
-            return max(1, min(cpus, torch.get_num_threads()))
-        busy = max(busy, running - 1)  # the count includes this process
-        if i < samples - 1:
-            time.sleep(0.005)
-    return max(1, min(cpus - busy, torch.get_num_threads()))
-
-
-def _running_tasks() -> int | None:
-    """Tasks running or runnable on the machine now (4th field of /proc/loadavg), None elsewhere."""
-    try:
-        with open("/proc/loadavg") as f:
-            return int(f.read().split()[3].split("/")[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-class torch_threads:
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __enter__(self) -> None:
-        self.old = torch.get_num_threads()
-        torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc: object) -> None:
-        torch.set_num_threads(self.old)
+    """Threads worth starting now (the engine's :func:`nodegraph.threads.free_cpus`). Why: the
+    solve is hundreds of short parallel regions per CG iteration; each ends at a barrier that waits
+    for the slowest thread, and a thread descheduled for a busy neighbour holds every region up for
+    a scheduler slice. Beside one busy process on 2 cores, 2 threads made a 512^2 solve 3-9x slower
+    than 1 thread (issue 19); on an idle machine 2 threads are ~1.7x faster."""
+    return free_cpus(samples)
 
 
 def _csr(A: sp.spmatrix, dtype: torch.dtype) -> torch.Tensor:

@@ -212,17 +212,18 @@ def test_thread_count_follows_the_free_cpus(monkeypatch):
     busy process waited on each other at every parallel region, 3-9x slower), and a solve sheds
     to one thread when its iterations slow down 2x. Mutants killed: ``available_threads``
     returning torch's count; ``_shed_threads`` never shedding."""
+    from nodegraph import threads
     from nodes.pis import multigrid
 
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        monkeypatch.setattr(multigrid.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-        monkeypatch.setattr(multigrid, "_running_tasks", lambda: 1)  # only us
+        monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+        monkeypatch.setattr(threads, "_running_tasks", lambda: 1)  # only us
         assert multigrid.available_threads(samples=1) == 2
-        monkeypatch.setattr(multigrid, "_running_tasks", lambda: 2)  # one busy neighbour
+        monkeypatch.setattr(threads, "_running_tasks", lambda: 2)  # one busy neighbour
         assert multigrid.available_threads(samples=1) == 1
-        monkeypatch.setattr(multigrid, "_running_tasks", lambda: 9)
+        monkeypatch.setattr(threads, "_running_tasks", lambda: 9)
         assert multigrid.available_threads(samples=1) == 1
         multigrid._shed_threads([1.0, 1.1, 1.0])
         assert torch.get_num_threads() == 2
