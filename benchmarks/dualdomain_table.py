@@ -3,7 +3,7 @@ ablation (Bazazian et al., CVPR-W 2022, poster tables; research note sec. 3 "Met
 
     python benchmarks/dualdomain_table.py [--targets sketch caricature] [--n 16] [--iterations 200]
         [--every 25] [--n-ref 256] [--perceptual-size 128] [--backbones effnet_lite0 vgg16]
-        [--stand-in] [--out runs/dds_table]
+        [--stand-in] [--target-weights T=PATH ..] [--out runs/dds_table]
 
 For each target domain T (G_t = ``stylegan2_faces64_<T>``), mask M1 (eyes + nose + mouth,
 ``dds_segmenter_faces64_enm``) and M2 (hair, ``dds_segmenter_faces64_hair``) and direction A
@@ -216,6 +216,9 @@ def main() -> None:
     ap.add_argument("--perceptual-size", type=int, default=128)
     ap.add_argument("--backbones", nargs="+", default=["effnet_lite0", "vgg16"])
     ap.add_argument("--stand-in", action="store_true", help="G_t = G_s / random segmenter for missing weights")
+    ap.add_argument("--target-weights", nargs="*", default=[], metavar="T=PATH",
+                    help="G_t of target T from a .safetensors file instead of stylegan2_faces64_<T> (e.g. an "
+                         "interim checkpoint's export; the table then says so)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "dds_table")
     a = ap.parse_args()
     t_start = time.time()
@@ -229,9 +232,12 @@ def main() -> None:
     refs_s = stats_of([samples("stylegan2_faces64", 0.7, a.n_ref)], ext)
     seeds = list(range(a.n))
     lines, raw = [], {"args": {k: str(v) for k, v in vars(a).items()}, "targets": {}}
+    given = dict(tw.split("=", 1) for tw in a.target_weights)
     for target in a.targets:
-        weights = f"stylegan2_faces64_{target}"
-        if weights not in manifest:
+        weights = given.get(target, f"stylegan2_faces64_{target}")
+        if target in given:
+            notes.append(f"{target}: G_t from {weights} (not the shipped stylegan2_faces64_{target})")
+        elif weights not in manifest:
             if not a.stand_in:
                 notes.append(f"{target}: {weights} not in the manifest, skipped")
                 continue
@@ -259,7 +265,7 @@ def main() -> None:
             (a.out / "raw.json").write_text(json.dumps(raw, indent=1))
     table = [f"n = {a.n} seeds, {a.iterations} iterations, perceptual size {a.perceptual_size}, D_s / D_t "
              f"{a.n_ref} samples each; {time.time() - t_start:.0f} s; load average after: {load()}", "",
-             *HEADER, *lines, "", *[f"- {n}" for n in notes]]
+             *HEADER, *lines, "", *[f"- {n}" for n in dict.fromkeys(notes)]]
     (a.out / "table.md").write_text("\n".join(table) + "\n")
     print("\n".join(table))
 
