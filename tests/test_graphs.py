@@ -16,8 +16,6 @@ GRAPHS = sorted((PROJECT_ROOT / "graphs").glob("*.json"))
 PENDING_WEIGHTS = {
     "stylegan2_faces64_sketch": "issue 18 (few-shot adaptation, graphs/fewshot_adapt.json) ships it",
     "stylegan2_faces64_caricature": "issue 18 (few-shot adaptation, graphs/fewshot_adapt.json) ships it",
-    "idinvert_encoder_faces64": "issue 15 (graphs/idinvert_encoder_train.json on the final stylegan2_faces64) ships it",
-    "stylegan2_faces64_d": "issue 15 ships the discriminator of the final stylegan2_faces64 checkpoint",
 }
 """Weights a committed graph names before they are shipped: such a graph is skipped (with the
 reason) only while the name is missing from the manifest; delete an entry once its weights land."""
