@@ -3,7 +3,7 @@ ablation (Bazazian et al., CVPR-W 2022, poster tables; research note sec. 3 "Met
 
     python benchmarks/dualdomain_table.py [--targets sketch caricature] [--n 16] [--iterations 200]
         [--every 25] [--n-ref 256] [--perceptual-size 128] [--backbones effnet_lite0 vgg16]
-        [--stand-in] [--target-weights T=PATH ..] [--out runs/dds_table]
+        [--stand-in] [--target-weights T=PATH ..] [--generator source|target] [--out runs/dds_table]
 
 For each target domain T (G_t = ``stylegan2_faces64_<T>``), mask M1 (eyes + nose + mouth,
 ``dds_segmenter_faces64_enm``) and M2 (hair, ``dds_segmenter_faces64_hair``) and direction A
@@ -21,7 +21,8 @@ the Inception weights are not shipped -- and, with n = 16 DDS outputs, dominated
 bias: compare rows with each other, not with the poster's FIDs); SSIM and PSNR paired per seed
 (x_hat_i against x_s_i, x_c_i, x_t_i), mean over seeds. The curve: FD-Lite0 of G_s(snapshot)
 against D_t and D_s every ``every`` iterations (iteration 0 = the mean-code init), one PNG per
-target. Ablation (M2, as the poster): the same rows per backbone; ``vgg16`` runs only where
+target; ``--generator target`` makes x_hat with G_t (the poster's figure; G_t(snapshot) in the
+curve). Ablation (M2, as the poster): the same rows per backbone; ``vgg16`` runs only where
 converted weights exist (``nodegraph convert vgg16``). ``--stand-in`` runs with G_t = G_s and a
 random segmenter where the weights are not shipped yet (a dry run of the script, not a result).
 Writes ``OUT/table.md``, ``OUT/fd_curve_<T>.png`` and ``OUT/raw.json``; prints the load average.
@@ -68,7 +69,8 @@ def dds_graph(target: str, seg: dict[str, str], a: argparse.Namespace, backbone:
             nodes[f"opt_{m}_{d}"] = {
                 "type": "dualdomain.LatentOptimize",
                 "params": {"pass_name": pass_name, "iterations": a.iterations, "every": a.every,
-                           "perceptual_size": a.perceptual_size, "backbone": backbone},
+                           "perceptual_size": a.perceptual_size, "backbone": backbone,
+                           "generator": a.generator},
                 "inputs": {"generator": "gen_s.model", "target_generator": "gen_t.model", "source": "gen_s.image",
                            "source_mask": f"seg_s_{m}.mask", "target": "gen_t.image",
                            "target_mask": f"seg_t_{m}.mask"}}
@@ -101,9 +103,11 @@ def paired(metric: str, a: torch.Tensor, b: torch.Tensor) -> float:
     return float(nodegraph.create(f"metric.{metric}")(a=a, b=b)["value"])
 
 
-def curve(results: list[dict], key: str, a: argparse.Namespace, refs: dict, ext) -> dict[str, list[float]]:
-    """FD-Lite0 of G_s(w_k) over the seeds against D_t and D_s at iterations 0, every, 2 every, .."""
-    gen = nodegraph.create("stylegan.Generator", weights="stylegan2_faces64")
+def curve(results: list[dict], key: str, a: argparse.Namespace, refs: dict, ext,
+          weights: str = "stylegan2_faces64") -> dict[str, list[float]]:
+    """FD-Lite0 of G(w_k) over the seeds against D_t and D_s at iterations 0, every, 2 every, ..
+    (G = the generator that made x_hat: ``weights``)."""
+    gen = nodegraph.create("stylegan.Generator", weights=weights)
     gen.ensure_setup()
     G = gen.net
     noise = G.make_noise(1, torch.Generator().manual_seed(1))  # LatentOptimize's seed 0 -> noise seed 1
@@ -219,6 +223,9 @@ def main() -> None:
     ap.add_argument("--target-weights", nargs="*", default=[], metavar="T=PATH",
                     help="G_t of target T from a .safetensors file instead of stylegan2_faces64_<T> (e.g. an "
                          "interim checkpoint's export; the table then says so)")
+    ap.add_argument("--generator", choices=["source", "target"], default="source",
+                    help="which generator makes x_hat (LatentOptimize.generator): source = official code, "
+                         "target = the poster's figure")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "dds_table")
     a = ap.parse_args()
     t_start = time.time()
@@ -257,13 +264,16 @@ def main() -> None:
             rows = rows_for(results, masks, refs, ext)
             raw["targets"][target]["rows"][backbone] = rows
             if backbone == a.backbones[0]:
-                curves = {f"{m} {d}": curve(results, f"opt_{m}_{d}", a, refs, ext) for m in masks for d in PASSES}
+                g_hat = weights if a.generator == "target" else "stylegan2_faces64"
+                curves = {f"{m} {d}": curve(results, f"opt_{m}_{d}", a, refs, ext, g_hat)
+                          for m in masks for d in PASSES}
                 raw["targets"][target]["curves"] = curves
                 plot_curves(curves, a.out / f"fd_curve_{target}.png",
                             f"FD-Lite0 of G_s(w_k) vs iteration, target {target}, n = {a.n}")
             lines += fmt_rows(rows, f"{target} [{backbone}]")
             (a.out / "raw.json").write_text(json.dumps(raw, indent=1))
-    table = [f"n = {a.n} seeds, {a.iterations} iterations, perceptual size {a.perceptual_size}, D_s / D_t "
+    table = [f"n = {a.n} seeds, {a.iterations} iterations, x_hat from the {a.generator} generator, "
+             f"perceptual size {a.perceptual_size}, D_s / D_t "
              f"{a.n_ref} samples each; {time.time() - t_start:.0f} s; load average after: {load()}", "",
              *HEADER, *lines, "", *[f"- {n}" for n in dict.fromkeys(notes)]]
     (a.out / "table.md").write_text("\n".join(table) + "\n")
