@@ -230,6 +230,13 @@ class Node:
         net = getattr(self, "net", None)
         return net if isinstance(net, torch.nn.Module) else None
 
+    def export_config(self) -> dict[str, Any]:
+        """The params recorded as ``config`` when training exports this node's weights (the
+        manifest entry and the file's metadata). Default: the node's params. A node whose
+        architecture may come from its weights (params left unset) returns the resolved values,
+        so that the export loads by name alone."""
+        return self.params.model_dump(mode="json")
+
     def train_state(self) -> dict[str, torch.Tensor]:
         """Tensors this node keeps from one training step to the next that are neither weights
         nor optimizer state (e.g. a running mean a regulariser compares against). ``nodegraph

@@ -104,7 +104,7 @@ def export_trained(nodes: dict[str, Node], export: dict[str, str], *, directory:
         prov = dict(provenance, node=nid, objectives=[n for n, ups in objectives.items() if nid in ups])
         previous = keep_previous(directory, name) if replace else None
         path = export_weights(name, tensors, node.type_name, prov, quality=quality, directory=directory,
-                              config={"node_type": node.type_name, "params": node.params.model_dump(mode="json")})
+                              config={"node_type": node.type_name, "params": node.export_config()})
         if previous:
             _note_previous(directory, name, previous, path)
         out[name] = path

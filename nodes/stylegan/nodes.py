@@ -69,9 +69,19 @@ class _StyleGANNode(Node):
         elif p.size is None:
             raise self.error("params.size is needed without weights (e.g. 64, 256)", "params.size")
         try:
-            return resolve_config(asked, stored), state
+            self._arch = resolve_config(asked, stored)
         except ValueError as e:
             raise self.error(str(e), "params") from None
+        return self._arch, state
+
+    def export_config(self) -> dict[str, Any]:
+        """The params with the architecture actually built (size, widths ... resolved from the
+        weights when left unset), so a fine-tuned export loads by name alone."""
+        out = super().export_config()
+        arch = getattr(self, "_arch", None)
+        if arch is not None:
+            out.update({k: getattr(arch, k) for k in CONFIG_FIELDS})
+        return out
 
     def error(self, message: str, where: str) -> NodeError:
         nid = self.ctx.node_id

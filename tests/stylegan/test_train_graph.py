@@ -80,3 +80,30 @@ def test_stylegan2_graph_under_torchrun_resumes_exactly(tmp_path: Path) -> None:
     for k in a:
         if k.startswith(("param/", "optim/", "ema/")):
             assert torch.equal(a[k], b[k]), k
+
+
+def test_fine_tune_export_records_the_architecture_it_built(tmp_path: Path) -> None:
+    """A generator initialised from weights with its size / widths left unset (a fine-tune, as
+    graphs/fewshot_adapt.json does) exports the resolved architecture as its config, not the
+    unset params (the manifest said size None, channel_max 512 and the export did not load by name)."""
+    first = train(load_graph(GRAPH).with_overrides({**TINY, "train.steps": 1}), run_dir=tmp_path / "a",
+                  progress=False)
+    src = first.exported["stylegan2_faces64"]
+    tune = load_graph(GRAPH).with_overrides({**TINY, "train.steps": 1, "gen.weights": str(src)})
+    raw = tune.spec.model_dump(mode="json")
+    for k in ("size", "channel_max", "channel_multiplier"):
+        raw["nodes"]["gen"]["params"].pop(k, None)
+    from nodegraph.graph import graph_from_dict
+
+    res = train(graph_from_dict(raw, base_dir=GRAPH.parent), run_dir=tmp_path / "b", progress=False)
+    out = res.exported["stylegan2_faces64"]
+    entry = json.loads((out.parent / "manifest.json").read_text())["weights"]["stylegan2_faces64"]
+    params = entry["config"]["params"]
+    from nodes.stylegan.net import StyleGANConfig
+
+    def channels(p: dict) -> list:
+        return StyleGANConfig(p["size"], channel_multiplier=p["channel_multiplier"],
+                              channel_max=p["channel_max"]).channels()
+    # the same network as the one trained first (at 32 px with 8 channels cm 1 and 2 coincide)
+    assert params["size"] == 32 and channels(params) == channels({"size": 32, "channel_multiplier": 1,
+                                                                   "channel_max": 8})
