@@ -13,10 +13,7 @@ from nodegraph.weights import PROJECT_ROOT, read_manifest
 
 GRAPHS = sorted((PROJECT_ROOT / "graphs").glob("*.json"))
 
-PENDING_WEIGHTS = {
-    "stylegan2_faces64_sketch": "issue 18 (few-shot adaptation, graphs/fewshot_adapt.json) ships it",
-    "stylegan2_faces64_caricature": "issue 18 (few-shot adaptation, graphs/fewshot_adapt.json) ships it",
-}
+PENDING_WEIGHTS: dict[str, str] = {}
 """Weights a committed graph names before they are shipped: such a graph is skipped (with the
 reason) only while the name is missing from the manifest; delete an entry once its weights land."""
 
