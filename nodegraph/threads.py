@@ -20,18 +20,20 @@ import torch
 def free_cpus(samples: int = 5) -> int:
     """Threads worth starting now: the CPUs this process may run on (``sched_getaffinity``, which
     honours taskset / cgroup cpusets) minus the other tasks running on the machine at this moment
-    (the running count of /proc/loadavg, sampled ``samples`` times over ~20 ms, the highest kept),
+    (the running count of /proc/loadavg, sampled ``samples`` times ~5 ms apart, the *lowest*
+    kept: a busy neighbour is runnable in every sample, a short-lived task in few; keeping the
+    highest made an idle machine look busy at every blip and halved the smoothing speed, issue 19),
     at least 1 and at most torch's current count. Off Linux: torch's count, capped at the CPUs."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    busy = 0
+    busy = cpus
     for i in range(samples):
         running = _running_tasks()
         if running is None:  # not Linux: trust the CPU count
             return max(1, min(cpus, torch.get_num_threads()))
-        busy = max(busy, running - 1)  # the count includes this process
+        busy = min(busy, running - 1)  # the count includes this process
         if i < samples - 1:
             time.sleep(0.005)
     return max(1, min(cpus - busy, torch.get_num_threads()))

@@ -61,3 +61,13 @@ def test_environment_fixes_the_count(tmp_path, two_cpus) -> None:
     two_cpus.delenv("OMP_NUM_THREADS")
     two_cpus.setenv("NODEGRAPH_THREADS", "2")
     assert _seen(tmp_path) == 2
+
+
+def test_a_passing_blip_is_not_a_neighbour(two_cpus) -> None:
+    """A task that is runnable in one sample only (a short-lived process) does not halve the
+    threads; a neighbour runnable in every sample does."""
+    seq = iter([2, 1, 1, 1, 1])
+    two_cpus.setattr(threads, "_running_tasks", lambda: next(seq))
+    assert threads.free_cpus(samples=5) == 2
+    two_cpus.setattr(threads, "_running_tasks", lambda: 2)
+    assert threads.free_cpus(samples=5) == 1
