@@ -284,7 +284,7 @@ class Generator(_SynthesisNode):
                 w2: torch.Tensor | None = None, w_avg: torch.Tensor | None = None) -> dict[str, Any]:
         g, p = self.net, self.params
         first, second = self._codes(z, w, wplus, z2, w2)
-        if self.ctx.training and z is not None:
+        if self.ctx.training and g.training and z is not None:  # a frozen G (eval) keeps its w_avg
             g.track_latent_avg(first)  # exported weights carry the running w_avg
         if p.truncation != 1:
             centre = self._w_avg(w_avg)

@@ -107,3 +107,23 @@ def test_fine_tune_export_records_the_architecture_it_built(tmp_path: Path) -> N
     # the same network as the one trained first (at 32 px with 8 channels cm 1 and 2 coincide)
     assert params["size"] == 32 and channels(params) == channels({"size": 32, "channel_multiplier": 1,
                                                                    "channel_max": 8})
+
+
+def test_a_frozen_generator_in_a_training_graph_keeps_its_w_avg(tmp_path: Path) -> None:
+    """Only the generator being trained tracks w_avg; a frozen one (eval mode, e.g. G_s beside a
+    trained G_t) fed z kept drifting its truncation centre (found by the dual-domain helper)."""
+    import nodegraph
+    from nodegraph.node import Context
+
+    src = train(load_graph(GRAPH).with_overrides({**TINY, "train.steps": 1}), run_dir=tmp_path / "a",
+                progress=False).exported["stylegan2_faces64"]
+    node = nodegraph.create("stylegan.Generator", weights=str(src), noise="random")
+    node.ctx = Context(training=True, node_id="g_s")
+    node.ensure_setup()
+    node.net.eval()  # what the trainer does to a node no objective updates
+    before = node.net.latent_avg.clone()
+    node.forward(z=torch.randn(4, 512))
+    assert torch.equal(node.net.latent_avg, before)
+    node.net.train()
+    node.forward(z=torch.randn(4, 512))
+    assert not torch.equal(node.net.latent_avg, before)
