@@ -5,7 +5,6 @@ dualdomain.PartSegmenter; dualdomain.Codes / PartLabel, the graph's two helpers,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -19,12 +18,7 @@ from nodegraph.weights import PROJECT_ROOT
 GRAPH = PROJECT_ROOT / "graphs" / "dds_segmenter_train.json"
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_codes_are_sample_z_codes_and_part_label_joins_classes():
