@@ -24,9 +24,8 @@ from nodegraph.node import Node, NodeError, Params
 from nodegraph.registry import register
 from nodegraph.types import Any_, Image, Model, Scalar, Tensor
 
-from ..stylegan.load import CONFIG_FIELDS, resolve_config, stored_config
 from ..stylegan.net import Generator as GeneratorNet
-from ..stylegan.nodes import ArchParams
+from ..stylegan.nodes import ArchParams, config_and_state
 from .fewshot import PatchDiscriminator as PatchDNet
 from .fewshot import anchor_z, cdc_loss, make_anchors
 
@@ -142,17 +141,10 @@ class PatchDiscriminator(_Node):
     outputs = {"model": Model(D_FAMILY, doc="PatchDiscriminator network (image [-1, 1] -> logits)")}
 
     def setup(self) -> None:
-        p = self.params
-        asked = {k: getattr(p, k) for k in CONFIG_FIELDS if k in p.model_fields_set and getattr(p, k) is not None}
-        state, stored = None, {}
-        if p.weights:
-            state = weights_mod.load(p.weights, self.ctx.base_dir)
-            stored = stored_config(p.weights, self.ctx.base_dir)
-        elif p.size is None:
-            raise self.error("params.size is needed without weights (e.g. 64)", "params.size")
+        cfg, state = config_and_state(self)  # the StyleGAN nodes' resolution: weights' config <- params
         try:
-            self.net = PatchDNet(resolve_config(asked, stored), p.highp)
-        except ValueError as e:
+            self.net = PatchDNet(cfg, self.params.highp)
+        except ValueError as e:  # e.g. highp above the tapped maps
             raise self.error(str(e), "params") from None
         if state is not None:
             self._load(state)

@@ -54,24 +54,31 @@ class ArchParams(Params):
                                 "`nodegraph convert stylegan2`); empty = random init")
 
 
+def config_and_state(node: Any) -> tuple[StyleGANConfig, dict[str, torch.Tensor] | None]:
+    """(architecture, state_dict or None) of a node with ``ArchParams``: official defaults <- the
+    weights' recorded config (inferred from a generator's tensors when none is recorded) <-
+    explicitly set params. Raises ``node.error`` naming params.size / params on a conflict."""
+    p = node.params
+    asked = {k: getattr(p, k) for k in CONFIG_FIELDS if k in p.model_fields_set and getattr(p, k) is not None}
+    state, stored = None, {}
+    if p.weights:
+        state = weights_mod.load(p.weights, node.ctx.base_dir)
+        stored = stored_config(p.weights, node.ctx.base_dir)
+        if not stored and "style.1.weight" in state:
+            stored = {k: getattr(infer_config(state), k) for k in CONFIG_FIELDS}
+    elif p.size is None:
+        raise node.error("params.size is needed without weights (e.g. 64, 256)", "params.size")
+    try:
+        return resolve_config(asked, stored), state
+    except ValueError as e:
+        raise node.error(str(e), "params") from None
+
+
 class _StyleGANNode(Node):
     """Shared setup: resolve the config (weights' config <- explicit params) and build the net."""
 
     def _config_and_state(self) -> tuple[StyleGANConfig, dict[str, torch.Tensor] | None]:
-        p = self.params
-        asked = {k: getattr(p, k) for k in CONFIG_FIELDS if k in p.model_fields_set and getattr(p, k) is not None}
-        state, stored = None, {}
-        if p.weights:
-            state = weights_mod.load(p.weights, self.ctx.base_dir)
-            stored = stored_config(p.weights, self.ctx.base_dir)
-            if not stored and "style.1.weight" in state:
-                stored = {k: getattr(infer_config(state), k) for k in CONFIG_FIELDS}
-        elif p.size is None:
-            raise self.error("params.size is needed without weights (e.g. 64, 256)", "params.size")
-        try:
-            self._arch = resolve_config(asked, stored)
-        except ValueError as e:
-            raise self.error(str(e), "params") from None
+        self._arch, state = config_and_state(self)
         return self._arch, state
 
     def export_config(self) -> dict[str, Any]:
