@@ -9,7 +9,8 @@ logistic regressions on 16 x 16 box-downsampled inputs: cheap enough for a share
 far above chance (their figure is the ceiling printed beside each generated one).
 
     python benchmarks/stacked_eval.py fit            # classifiers -> runs/stacked/classifiers.json
-    python benchmarks/stacked_eval.py eval [--n 300] [--s1 W] [--s2 W] [--fd]
+    python benchmarks/stacked_eval.py eval [--n 300] [--s1 W] [--s1-preset P] [--s2 W] [--fd]
+    python benchmarks/stacked_eval.py eval1 [--n 300] [--s1 W] [--s1-preset P]   # Stage-I only
 
 Figures: per-group accuracy (top-1 in the group: for colours, a hit if the predicted colour is one
 of the true ones), chance, and the same classifier on the real held-out items (its ceiling);
@@ -23,6 +24,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +33,7 @@ from safetensors.torch import load_file, save_file
 from sklearn.linear_model import LogisticRegression
 
 from nodes.common.attrsets import CUB_GROUPS, GROUP_SLICES
-from nodes.data.birds import make_bird
+from nodes.data.birds import NUM_CLASSES, item_rng, make_bird, render, species, vary
 
 ROOT = Path(__file__).resolve().parents[1]
 CLS_FILE = ROOT / "runs" / "stacked" / "classifiers.json"
@@ -49,6 +51,22 @@ def birds(n: int, seed: int) -> dict[str, torch.Tensor]:
     cache.parent.mkdir(parents=True, exist_ok=True)
     save_file(out, str(cache))
     return out
+
+
+def other_pose_masks(n: int, seed: int) -> torch.Tensor:
+    """Masks of items 0..n-1 of ``seed`` re-rendered with another pose jitter: the IoU a perfect
+    Stage-I could reach against the renderer's mask (the pose is not in the attributes)."""
+    cache = ROOT / "runs" / "stacked" / f"birds_seed{seed}_n{n}_otherpose.safetensors"
+    if cache.is_file():
+        return load_file(str(cache))["mask"]
+    out = []
+    for i in range(n):
+        rng = item_rng(seed, i)  # the draws of make_bird: class, then the per-image variation
+        spec = vary(species(int(rng.integers(0, NUM_CLASSES))), rng)
+        out.append(torch.from_numpy(render(spec, np.random.default_rng([seed, i, 7]), 64)[1])[None])
+    masks = torch.stack(out)
+    save_file({"mask": masks}, str(cache))
+    return masks
 
 
 def features(x: torch.Tensor) -> np.ndarray:
@@ -80,8 +98,10 @@ def load_classifiers() -> dict[str, dict]:
     return json.loads(CLS_FILE.read_text())
 
 
-def accuracy(models: dict[str, dict], x: torch.Tensor, a: torch.Tensor, groups: list[str]) -> float:
-    """Mean over items and groups of: the predicted value is one of the item's true values."""
+def accuracy(models: dict[str, dict], x: torch.Tensor, a: torch.Tensor, groups: list[str],
+             per_group: bool = False) -> Any:
+    """Mean over items and groups of: the predicted value is one of the item's true values
+    (with ``per_group``, also a {group: accuracy} dict)."""
     fx = torch.from_numpy(features(x)).double()
     hits = []
     for g in groups:
@@ -89,7 +109,10 @@ def accuracy(models: dict[str, dict], x: torch.Tensor, a: torch.Tensor, groups: 
         logits = fx @ torch.tensor(m["coef"]).double().T + torch.tensor(m["intercept"]).double()
         pred = torch.tensor(m["classes"])[logits.argmax(1)]
         hits.append(a[:, GROUP_SLICES[g]].gather(1, pred[:, None])[:, 0] > 0.5)
-    return float(torch.stack(hits).float().mean())
+    mean = float(torch.stack(hits).float().mean())
+    if not per_group:
+        return mean
+    return mean, {g.removeprefix("has_"): round(float(h.float().mean()), 3) for g, h in zip(groups, hits, strict=True)}
 
 
 def chance(a: torch.Tensor, groups: list[str]) -> float:
@@ -103,29 +126,47 @@ def iou(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(n: int, s1_ref: str, s2_ref: str, fd: bool) -> dict[str, float]:
+def evaluate_s1(n: int, s1_ref: str, s1_preset: str | None) -> tuple[dict[str, Any], torch.Tensor]:
+    """Stage-I figures on the held-out items, and the generated masks (seed 0)."""
     import nodes.stacked.nodes as S
 
     models = load_classifiers()
     held = birds(n, seed=1)
     a = held["attributes"]
-    s1 = S.Attr2Shape({"weights": s1_ref, "seed": 0})
-    s1b = S.Attr2Shape({"weights": s1_ref, "seed": 1})
-    s2 = S.Shape2Image({"weights": s2_ref, "seed": 0})
-    t = time.perf_counter()
+    extra = {"preset": s1_preset} if s1_preset else {}
+    s1 = S.Attr2Shape({"weights": s1_ref, "seed": 0, **extra})
+    s1b = S.Attr2Shape({"weights": s1_ref, "seed": 1, **extra})
     gen_mask = torch.cat([s1(attributes=b)["shape"] for b in a.split(100)])
     gen_mask_b = torch.cat([s1b(attributes=b)["shape"] for b in a.split(100)])
+    acc, groups = accuracy(models, gen_mask, a, SHAPE_GROUPS, per_group=True)
+    acc_real, groups_real = accuracy(models, held["mask"], a, SHAPE_GROUPS, per_group=True)
+    r = {"n": n, "s1": s1_ref, "s1_shape_acc_generated": acc, "s1_shape_acc_real": acc_real,
+         "s1_shape_acc_chance": chance(a, SHAPE_GROUPS), "s1_shape_acc_per_group": groups,
+         "s1_shape_acc_per_group_real": groups_real,
+         "s1_iou_to_renderer": float(iou(gen_mask, held["mask"]).mean()),
+         "s1_iou_real_same_attributes_other_pose": float(iou(other_pose_masks(n, 1), held["mask"]).mean()),
+         "s1_iou_real_to_other_real": float(iou(held["mask"], held["mask"].roll(1, 0)).mean()),
+         "s1_diversity_1_minus_iou_over_z": float(1 - iou(gen_mask, gen_mask_b).mean()),
+         "s1_soft_pixel_fraction": float(((gen_mask > 0.1) & (gen_mask < 0.9)).float().mean()),
+         "s1_soft_pixel_fraction_real": float(((held["mask"] > 0.1) & (held["mask"] < 0.9)).float().mean())}
+    return r, gen_mask
+
+
+@torch.no_grad()
+def evaluate(n: int, s1_ref: str, s2_ref: str, fd: bool, s1_preset: str | None = None) -> dict[str, Any]:
+    import nodes.stacked.nodes as S
+
+    models = load_classifiers()
+    held = birds(n, seed=1)
+    a = held["attributes"]
+    t = time.perf_counter()
+    r1, gen_mask = evaluate_s1(n, s1_ref, s1_preset)
+    s2 = S.Shape2Image({"weights": s2_ref, "seed": 0})
     img_gt = torch.cat([s2(shape=m, attributes=b)["image"] for m, b in zip(held["mask"].split(100), a.split(100),
                                                                               strict=True)])
     img_st = torch.cat([s2(shape=m, attributes=b)["image"] for m, b in zip(gen_mask.split(100), a.split(100),
                                                                               strict=True)])
-    r = {"n": n, "generate_s": time.perf_counter() - t,
-         "s1_shape_acc_generated": accuracy(models, gen_mask, a, SHAPE_GROUPS),
-         "s1_shape_acc_real": accuracy(models, held["mask"], a, SHAPE_GROUPS),
-         "s1_shape_acc_chance": chance(a, SHAPE_GROUPS),
-         "s1_iou_to_renderer": float(iou(gen_mask, held["mask"]).mean()),
-         "s1_iou_real_to_other_real": float(iou(held["mask"], held["mask"].roll(1, 0)).mean()),
-         "s1_diversity_1_minus_iou_over_z": float(1 - iou(gen_mask, gen_mask_b).mean()),
+    r = {**r1, "s2": s2_ref, "generate_s": time.perf_counter() - t,
          "s2_colour_acc_gt_mask": accuracy(models, img_gt, a, COLOUR_GROUPS),
          "s2_colour_acc_stacked": accuracy(models, img_st, a, COLOUR_GROUPS),
          "s2_colour_acc_real": accuracy(models, held["image"], a, COLOUR_GROUPS),
@@ -143,10 +184,11 @@ def evaluate(n: int, s1_ref: str, s2_ref: str, fd: bool) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["fit", "eval"])
+    ap.add_argument("what", choices=["fit", "eval", "eval1"], help="eval1: Stage-I figures only")
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--s1", default="attr2shape_birds64")
     ap.add_argument("--s2", default="shape2image_birds64")
+    ap.add_argument("--s1-preset", default=None, help="Attr2Shape preset of --s1 (default: the node's)")
     ap.add_argument("--fd", action="store_true", help="FD-Lite0 (EfficientNet-Lite0 features; slow on a CPU)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -154,8 +196,10 @@ def main() -> None:
         t = time.perf_counter()
         fit()
         print(f"classifiers -> {CLS_FILE} in {time.perf_counter() - t:.0f} s")
+    elif args.what == "eval1":
+        print(json.dumps(evaluate_s1(args.n, args.s1, args.s1_preset)[0], indent=1))
     else:
-        print(json.dumps(evaluate(args.n, args.s1, args.s2, args.fd), indent=1))
+        print(json.dumps(evaluate(args.n, args.s1, args.s2, args.fd, args.s1_preset), indent=1))
 
 
 if __name__ == "__main__":

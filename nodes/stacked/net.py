@@ -66,8 +66,16 @@ class CANet(nn.Module):
 
 @dataclass(frozen=True)
 class Attr2ShapeConfig:
-    """StackGAN Stage-I: z 100, c 128, GF_DIM 128 (ngf = 8 * gf = 1024 at 4 x 4). The CPU default
-    keeps the layout at gf 16 (128 channels at 4 x 4); 64 px output, 1 channel."""
+    """StackGAN Stage-I: z 100, c 128, GF_DIM 128 (ngf = 8 * gf = 1024 at 4 x 4); 64 px output, 1 channel.
+
+    Presets: ``stackgan`` GF_DIM 128, CA ReLU (v1); ``cpu`` gf 16 (128 channels at 4 x 4), CA ReLU:
+    the first shipped weights; ``wide`` gf 32 with StackGAN-v2's GLU CA, the CPU default since
+    session 5. Why: at gf 16 the output conv reads only 8 channels, so under Adam (a per-weight step
+    of about lr) its pre-activation moves slowly and a mask stays grey for hundreds of steps (even a
+    supervised L2 fit to real masks still had a 0.2 background after 150 steps at lr 2e-4; gf 32
+    costs little on a CPU); and v1's ReLU-before-split forces sigma >= 1, so the 42 binary shape
+    attributes must fight unit noise in every c dimension (the KL then pins mu near 0: the
+    shipped ``cpu`` weights ended with KL 0.002 and shape accuracy at chance). GLU lets sigma < 1."""
 
     t_dim: int = 42
     c_dim: int = 128
@@ -76,7 +84,8 @@ class Attr2ShapeConfig:
     ca_act: str = "relu"
 
 
-PRESETS_S1 = {"cpu": Attr2ShapeConfig(), "stackgan": Attr2ShapeConfig(gf=128)}
+PRESETS_S1 = {"cpu": Attr2ShapeConfig(), "wide": Attr2ShapeConfig(gf=32, ca_act="glu"),
+              "stackgan": Attr2ShapeConfig(gf=128)}
 
 
 def up_block(cin: int, cout: int) -> nn.Sequential:

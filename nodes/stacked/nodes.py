@@ -136,7 +136,8 @@ class Attr2Shape(_NetNode):
     Outputs mu, logvar and kl (CA's KL, weight lambda_0) for training."""
 
     class Params(Params):
-        preset: Literal["cpu", "stackgan"] = Field("cpu", description="cpu: gf 16; stackgan: GF_DIM 128")
+        preset: Literal["cpu", "wide", "stackgan"] = Field(
+            "cpu", description="cpu: gf 16, CA ReLU; wide: gf 32, CA GLU (see Attr2ShapeConfig); stackgan: GF_DIM 128")
         weights: WeightsRef = Field("attr2shape_birds64", description="'' = fresh init (training)")
         samples: int = Field(1, ge=1, le=64, description="masks drawn per attribute vector")
         seed: int = 0
