@@ -27,7 +27,7 @@ import scipy.sparse as sp
 import torch
 from numpy.typing import NDArray
 
-from .multigrid import MultigridPreconditioner, available_threads, heap_reuse, pcg, torch_threads
+from .multigrid import MultigridPreconditioner, StencilOperator, available_threads, heap_reuse, pcg, torch_threads
 
 Progress = Callable[[int, int], None]
 F64 = NDArray[np.float64]
@@ -62,7 +62,7 @@ def _window_stats(ch: list[F64], eps: float, r: int) -> tuple[list[F64], dict[tu
     m = np.empty((h, w, 3, 3))
     for p, q in pairs:
         m[:, :, p, q] = m[:, :, q, p] = cov[(p, q)]
-    full = np.linalg.inv(m)
+    full = torch.linalg.inv(torch.from_numpy(m)).numpy()  # LU with pivoting, batched: ~2x numpy's here
     inv = {(p, q): np.ascontiguousarray(full[:, :, p, q]) for p in range(3) for q in range(3)}
     return mu, inv
 
@@ -148,14 +148,21 @@ def _band_to_csr(band: F64, off: list[tuple[int, int]]) -> sp.csr_matrix:
 # ---------------------------------------------------------------------------------------------
 # Closed-form solve
 # ---------------------------------------------------------------------------------------------
-def smoothing_system(content: F64, lam: float, eps: float, r: int) -> tuple[sp.csr_matrix, F64, float]:
-    """B = D - alpha W (CSR), d = diag(D), alpha = 1 / (1 + lam)."""
+def smoothing_band(content: F64, lam: float, eps: float, r: int) -> tuple[F64, list[tuple[int, int]], F64, float]:
+    """B = D - alpha W as stencil planes (``band[o][p] = B(p, p + off[o])``, see
+    :func:`affinity_band`), d = diag(D) (length H*W), alpha = 1 / (1 + lam)."""
     band, off = affinity_band(content, eps, r)
     d = band.sum(axis=0).ravel()  # row sums of W (entries outside the image are zero)
     alpha = 1.0 / (1.0 + lam)
     band *= -alpha
     centre = off.index((0, 0))
     band[centre] += d.reshape(band.shape[1:])
+    return band, off, d, alpha
+
+
+def smoothing_system(content: F64, lam: float, eps: float, r: int) -> tuple[sp.csr_matrix, F64, float]:
+    """B = D - alpha W (CSR), d = diag(D), alpha = 1 / (1 + lam)."""
+    band, off, d, alpha = smoothing_band(content, lam, eps, r)
     return _band_to_csr(band, off), d, alpha
 
 
@@ -182,7 +189,8 @@ def closed_form_smooth(stylized: F64, content: F64, lam: float = 1e-4, eps: floa
     # free CPUs and the shedding inside pcg.
     with threadpool_limits(n_threads), torch_threads(n_threads), heap_reuse():
         t0 = time.perf_counter()
-        B, d, alpha = smoothing_system(np.asarray(content, np.float64), lam, eps, r)
+        band, off, d, alpha = smoothing_band(np.asarray(content, np.float64), lam, eps, r)
+        B = _band_to_csr(band, off)
         sq = np.sqrt(d)
         rhs = (1.0 - alpha) * sq[:, None] * np.asarray(stylized, np.float64).reshape(-1, 3)
         stats: dict = {"build_s": time.perf_counter() - t0, "nnz": int(B.nnz), "solver": solver,
@@ -194,10 +202,16 @@ def closed_form_smooth(stylized: F64, content: F64, lam: float = 1e-4, eps: floa
             q = np.asarray(spla.spsolve(B.tocsc(), rhs)).reshape(-1, 3)
             stats["iterations"] = 0
         elif solver == "amg":
-            pre = MultigridPreconditioner(B, np.column_stack([np.ones(B.shape[0]), content.reshape(-1, 3)]))
+            # Channels-first planes on the pixel grid: the finest level and CG run on B's
+            # stencil (StencilOperator), the coarse levels on pyamg's CSR matrices.
+            pre = MultigridPreconditioner(B, np.column_stack([np.ones(B.shape[0]), content.reshape(-1, 3)]),
+                                          fine=StencilOperator(band, off, torch.float32))
             stats["setup_s"] = time.perf_counter() - t1
             stats["levels"] = pre.sizes
-            q, its, rel = pcg(B, rhs, pre, rtol, maxiter, progress, sq, tol_levels, adapt_threads=not threads)
+            planes = lambda a: torch.from_numpy(np.ascontiguousarray(a.T)).reshape(-1, H, W)  # noqa: E731
+            qp, its, rel = pcg(StencilOperator(band, off, torch.float64), planes(rhs), pre, rtol, maxiter,
+                               progress, planes(sq[:, None]), tol_levels, adapt_threads=not threads)
+            q = qp.reshape(3, -1).T.numpy()
             stats["iterations"], stats["relative_residual"] = its, rel
             stats["threads_end"] = torch.get_num_threads()
         else:
