@@ -127,10 +127,16 @@ class MismatchAttributes(Node):
     """Mismatched attributes a_hat for the matching-aware D (GAN-INT-CLS). ``shift``: the batch rolled by
     one (StackGAN / AttnGAN / Dong et al.), rolling further where that gives an identical vector;
     ``class``: for each item, the attributes of a random item of another class (Reed et al.; needs
-    ``class_id``). Random draws use torch's RNG (re-seeded every training step)."""
+    ``class_id``). Random draws use torch's RNG (re-seeded every training step).
+
+    ``subset``: the columns the conditional D reads (``shape`` for Stage-I). "Identical" is judged
+    on them: two birds with different colours but the same 42 shape attributes are the *same*
+    condition to a shape D, and scoring that pair as a mismatch contradicts the matching pair."""
 
     class Params(Params):
         mode: Literal["shift", "class"] = "shift"
+        subset: Subset = Field("all", description="columns compared when avoiding identical vectors "
+                               "(the subset the conditional D reads)")
 
     inputs = {"attributes": Attributes(), "class_id": Tensor(rank=1, optional=True)}
     outputs = {"wrong": Attributes()}
@@ -155,8 +161,9 @@ class MismatchAttributes(Node):
             return {"wrong": a[pick]}
         idx = torch.arange(n, device=a.device)
         out_idx = (idx + 1) % n
+        seen = a if self.params.subset == "all" else select(self, "attributes", a, self.params.subset)
         for k in range(2, n):
-            same = (a[out_idx] == a).all(1)
+            same = (seen[out_idx] == seen).all(1)
             if not bool(same.any()):
                 break
             out_idx = torch.where(same, (idx + k) % n, out_idx)

@@ -119,6 +119,20 @@ def test_shift_mismatch_avoids_identical_vectors() -> None:
     assert not (w == a).all(1).any()
 
 
+def test_shift_mismatch_compares_the_subset_the_d_reads(batch) -> None:
+    """Two birds with the same shape attributes but other colours are the same condition to Stage-I's
+    shape D: with ``subset`` shape the shift rolls past them. Mutant caught: comparing the full
+    312-vector (the first version) pairs item 0 with item 1, whose shape columns are identical."""
+    a = batch["attributes"].clone()
+    shape = list(range(0, 9)) + list(range(73, 79)) + list(range(149, 152)) + list(range(212, 236))
+    a[1, shape] = a[0, shape]  # item 1: item 0's shape, its own colours
+    a[2, shape] = a[0, shape]
+    assert not torch.equal(a[0], a[1])
+    w = MismatchAttributes({"subset": "shape"})(attributes=a)["wrong"]
+    assert not (w[:, shape] == a[:, shape]).all(1).any()
+    assert (MismatchAttributes({})(attributes=a)["wrong"][0, shape] == a[0, shape]).all()  # full compare: a clash
+
+
 def test_gan_loss_matching_aware_terms() -> None:
     """L_D = t_r (D(x,a) - 1)^2 + t_w D(x,a_hat)^2 + t_f D(G,a)^2 (LSGAN). Mutant caught: wrong scored as real."""
     real, wrong, fake = torch.tensor([0.5]), torch.tensor([0.25]), torch.tensor([-0.5])
