@@ -142,8 +142,11 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 
 def contact_sheet(images: list[torch.Tensor], captions: list[str], ncol: int, cell: int,
-                  title: str = "") -> torch.Tensor:
-    """Images (each C x H x W) laid out in a grid of cells with a caption under each."""
+                  title: str = "", enlarge: bool = True) -> torch.Tensor:
+    """Images (each C x H x W) laid out in a grid of cells with a caption under each. Larger
+    images are shrunk to the cell (Lanczos); with ``enlarge`` smaller ones are enlarged by the
+    largest whole factor that fits, nearest-neighbour (each pixel becomes a k x k block: nothing
+    is invented, a 64 px sample in a 192 px cell is shown at 3x instead of a third of the cell)."""
     n = len(images)
     ncol = ncol or min(n, 4)
     rows = math.ceil(n / ncol)
@@ -162,6 +165,9 @@ def contact_sheet(images: list[torch.Tensor], captions: list[str], ncol: int, ce
         r, c = divmod(i, ncol)
         arr = tensor_to_uint8(img)
         tile = PILImage.fromarray(arr)
+        k = cell // max(tile.width, tile.height)
+        if enlarge and k >= 2:
+            tile = tile.resize((tile.width * k, tile.height * k), PILImage.Resampling.NEAREST)
         tile.thumbnail((cell, cell), PILImage.Resampling.LANCZOS)
         x = pad + c * (cell + pad) + (cell - tile.width) // 2
         y = title_h + pad + r * (cell + cap_h + pad) + (cell - tile.height) // 2
@@ -184,6 +190,8 @@ class Grid(Node):
         ncol: int = Field(0, ge=0, le=64, description="cells per row (0: up to 4)")
         cell: int = Field(192, ge=16, le=2048, description="cell size in pixels")
         title: str = ""
+        enlarge: bool = Field(True, description="show images smaller than the cell at the largest whole "
+                                                "factor that fits (nearest-neighbour); false: actual size")
 
     inputs = {f"image{i}": Image(optional=True) for i in range(1, GRID_INPUTS + 1)}
     outputs = {"image": Image()}
@@ -197,7 +205,7 @@ class Grid(Node):
         if not tiles:
             raise NodeError(f"{self.ctx.node_id}: wire at least one image input", self.ctx.node_id)
         p = self.params
-        return {"image": contact_sheet(tiles, p.captions, p.ncol, p.cell, p.title).to(self.device)}
+        return {"image": contact_sheet(tiles, p.captions, p.ncol, p.cell, p.title, p.enlarge).to(self.device)}
 
 
 @register("image.FromMask")

@@ -108,6 +108,20 @@ def test_resize_crop_blend_grid():
     assert sheet.shape[0] == 1 and sheet.shape[-1] == 3 * 36 + 4
 
 
+def test_grid_enlarges_small_images_by_whole_factors():
+    """A 16 px image in a 50 px cell is shown at 3x, nearest-neighbour (each pixel a 3x3 block,
+    centred); ``enlarge: false`` keeps it at 16 px. Mutant killed: no enlargement (the cell's
+    corner region stays white)."""
+    img = torch.rand(1, 3, 16, 16)
+    big = nodegraph.create("image.Grid", cell=50)(image1=img)["image"][0]
+    off = 4 + (50 - 48) // 2  # pad + centring
+    tile = big[:, off:off + 48, off:off + 48]
+    q = torch.round(img[0] * 255) / 255
+    assert torch.allclose(tile, q.repeat_interleave(3, 1).repeat_interleave(3, 2), atol=1 / 255)
+    small = nodegraph.create("image.Grid", cell=50, enlarge=False)(image1=img)["image"][0]
+    assert bool((small[:, off:off + 10, off:off + 10] == 1).all())  # white: the 16 px tile sits in the middle
+
+
 def test_outputs_get_ordinary_file_permissions(tmp_path):
     """Atomic writes go through mkstemp (0600); the published file has what open() would give."""
     import os
