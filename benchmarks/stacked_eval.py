@@ -9,7 +9,7 @@ logistic regressions on 16 x 16 box-downsampled inputs: cheap enough for a share
 far above chance (their figure is the ceiling printed beside each generated one).
 
     python benchmarks/stacked_eval.py fit            # classifiers -> runs/stacked/classifiers.json
-    python benchmarks/stacked_eval.py eval [--n 300] [--s1 W] [--s1-preset P] [--s2 W] [--fd]
+    python benchmarks/stacked_eval.py eval [--n 300] [--s1 W] [--s1-preset P] [--s2 W] [--s2-params JSON] [--fd]
     python benchmarks/stacked_eval.py eval1 [--n 300] [--s1 W] [--s1-preset P]   # Stage-I only
 
 Figures: per-group accuracy (top-1 in the group: for colours, a hit if the predicted colour is one
@@ -142,6 +142,7 @@ def evaluate_s1(n: int, s1_ref: str, s1_preset: str | None) -> tuple[dict[str, A
     acc_real, groups_real = accuracy(models, held["mask"], a, SHAPE_GROUPS, per_group=True)
     r = {"n": n, "s1": s1_ref, "s1_shape_acc_generated": acc, "s1_shape_acc_real": acc_real,
          "s1_shape_acc_chance": chance(a, SHAPE_GROUPS), "s1_shape_acc_per_group": groups,
+         "s1_shape_acc_per_group_chance": {g.removeprefix("has_"): round(chance(a, [g]), 3) for g in SHAPE_GROUPS},
          "s1_shape_acc_per_group_real": groups_real,
          "s1_iou_to_renderer": float(iou(gen_mask, held["mask"]).mean()),
          "s1_iou_real_same_attributes_other_pose": float(iou(other_pose_masks(n, 1), held["mask"]).mean()),
@@ -153,7 +154,8 @@ def evaluate_s1(n: int, s1_ref: str, s1_preset: str | None) -> tuple[dict[str, A
 
 
 @torch.no_grad()
-def evaluate(n: int, s1_ref: str, s2_ref: str, fd: bool, s1_preset: str | None = None) -> dict[str, Any]:
+def evaluate(n: int, s1_ref: str, s2_ref: str, fd: bool, s1_preset: str | None = None,
+             s2_params: dict[str, Any] | None = None) -> dict[str, Any]:
     import nodes.stacked.nodes as S
 
     models = load_classifiers()
@@ -161,7 +163,7 @@ def evaluate(n: int, s1_ref: str, s2_ref: str, fd: bool, s1_preset: str | None =
     a = held["attributes"]
     t = time.perf_counter()
     r1, gen_mask = evaluate_s1(n, s1_ref, s1_preset)
-    s2 = S.Shape2Image({"weights": s2_ref, "seed": 0})
+    s2 = S.Shape2Image({"weights": s2_ref, "seed": 0, **(s2_params or {})})
     img_gt = torch.cat([s2(shape=m, attributes=b)["image"] for m, b in zip(held["mask"].split(100), a.split(100),
                                                                               strict=True)])
     img_st = torch.cat([s2(shape=m, attributes=b)["image"] for m, b in zip(gen_mask.split(100), a.split(100),
@@ -189,6 +191,7 @@ def main() -> None:
     ap.add_argument("--s1", default="attr2shape_birds64")
     ap.add_argument("--s2", default="shape2image_birds64")
     ap.add_argument("--s1-preset", default=None, help="Attr2Shape preset of --s1 (default: the node's)")
+    ap.add_argument("--s2-params", default="{}", help='Shape2Image params of --s2 as JSON, e.g. {"preset": "glu"}')
     ap.add_argument("--fd", action="store_true", help="FD-Lite0 (EfficientNet-Lite0 features; slow on a CPU)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -199,7 +202,8 @@ def main() -> None:
     elif args.what == "eval1":
         print(json.dumps(evaluate_s1(args.n, args.s1, args.s1_preset)[0], indent=1))
     else:
-        print(json.dumps(evaluate(args.n, args.s1, args.s2, args.fd, args.s1_preset), indent=1))
+        r = evaluate(args.n, args.s1, args.s2, args.fd, args.s1_preset, json.loads(args.s2_params))
+        print(json.dumps(r, indent=1))
 
 
 if __name__ == "__main__":

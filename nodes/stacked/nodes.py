@@ -186,7 +186,8 @@ class Shape2Image(_NetNode):
     Dropout 0.5 in the middle 8 ngf block (pix2pix) is active in training only."""
 
     class Params(Params):
-        preset: Literal["cpu", "pix2pix"] = Field("cpu", description="cpu: ngf 16; pix2pix: ngf 64")
+        preset: Literal["cpu", "glu", "pix2pix"] = Field(
+            "cpu", description="cpu: ngf 16, CA ReLU; glu: ngf 16, CA GLU (Shape2ImageConfig); pix2pix: ngf 64")
         inject_decoder: bool = Field(False, description="also concat c_o at the 2 and 4 px decoder levels")
         weights: WeightsRef = Field("shape2image_birds64", description="'' = fresh init (training)")
         seed: int = Field(0, description="CA noise at inference")

@@ -28,7 +28,10 @@ from .net import CANet, init_weights
 
 @dataclass(frozen=True)
 class Shape2ImageConfig:
-    """pix2pix: ngf 64, dropout on, BatchNorm. CPU default ngf 16; t_dim 270 non-shape attributes."""
+    """pix2pix: ngf 64, dropout on, BatchNorm. CPU default ngf 16; t_dim 270 non-shape attributes.
+    Preset ``glu``: ngf 16 with StackGAN-v2's GLU CA (sigma may drop below 1; v1's ReLU CA keeps
+    sigma >= 1, so the colour code fights unit noise: the first shipped weights' KL was 0.0002 and
+    their colours ignored a_o)."""
 
     size: int = 64
     t_dim: int = 270
@@ -39,7 +42,7 @@ class Shape2ImageConfig:
     dropout: bool = True
 
 
-PRESETS_S2 = {"cpu": Shape2ImageConfig(), "pix2pix": Shape2ImageConfig(ngf=64)}
+PRESETS_S2 = {"cpu": Shape2ImageConfig(), "glu": Shape2ImageConfig(ca_act="glu"), "pix2pix": Shape2ImageConfig(ngf=64)}
 
 
 def _widths(cfg: Shape2ImageConfig) -> list[int]:

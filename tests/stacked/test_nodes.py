@@ -142,3 +142,20 @@ def test_gan_loss_matching_aware_terms() -> None:
     assert torch.isclose(stack["loss"], torch.tensor(0.25 + 0.5 * (0.0625 + 0.25)))
     two = GANLoss({"mode": "ls", "role": "d", "terms": [1.0, 0.5, 0.5]})(fake=fake, real=real)
     assert torch.isclose(two["loss"], torch.tensor(0.5))  # no wrong: the plain two-term form
+
+
+def test_cpu_presets_that_train_in_a_cpu_budget() -> None:
+    """Attr2Shape ``wide``: gf 32 (the output conv reads 16 channels, not 8) and GLU CA; Shape2Image
+    ``glu``: GLU CA; both CAs can give sigma < 1, which v1's ReLU CA (``cpu``) cannot. Mutant caught:
+    ``wide`` built with the ReLU CA (log-variances all >= 0)."""
+    torch.manual_seed(0)
+    s1 = Attr2Shape({"weights": "", "preset": "wide"})
+    s1.ensure_setup()
+    assert s1.net.out.in_channels == 16 and s1.net.ca.act == "glu"
+    s2 = Shape2Image({"weights": "", "preset": "glu"})
+    s2.ensure_setup()
+    assert s2.net.ca.act == "glu" and s2.net.cfg.ngf == 16
+    a = torch.rand(64, 312)
+    for net, cols in ((s1.net, a[:, :42]), (s2.net, a[:, :270])):
+        _, _, logvar, _ = net.ca(cols)
+        assert (logvar < 0).any()
