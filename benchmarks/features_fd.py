@@ -11,6 +11,8 @@ procedural pictures of a seed no generator was trained on):
 - ``trained``: the shipped generator, conditioned on the second seed's labels, vs R;
 - ``untrained``: the same architecture at random init on the same labels vs R -- the ceiling.
 
+``--candidate NAME=FILE`` adds a landscape generator that is not shipped yet (a run's export).
+
 Families: landscapes (``spade_landscape``, ``spade_landscape_vae``; data.Landscapes 128 px, R =
 seed 3, labels seed 1), portraits (``mask_guided_*``: source face i rendered on the mask and
 background of face i+1; data.Portraits 128 px, R = seed 1001, faces seed 999), toy shapes
@@ -63,7 +65,8 @@ def landscapes(n: int) -> dict[str, list[torch.Tensor]]:
     return {"reference": in_batches(n, data(3, "image")), "real": in_batches(n, data(1, "image")),
             "spade_landscape": in_batches(n, gen("spade_landscape", cfg)),
             "spade_landscape_vae": in_batches(n, gen("spade_landscape_vae", cfg_vae)),
-            "untrained": in_batches(n, gen("", cfg))}
+            "untrained": in_batches(n, gen("", cfg)),
+            **{name: in_batches(n, gen(path, cfg)) for name, path in CANDIDATES.items()}}
 
 
 def portraits(n: int) -> dict[str, list[torch.Tensor]]:
@@ -108,6 +111,7 @@ def toy(n: int) -> dict[str, list[torch.Tensor]]:
             "tiny_cgan_G": in_batches(n, gen("tiny_cgan_G")), "untrained": in_batches(n, gen(""))}
 
 
+CANDIDATES: dict[str, str] = {}  # --candidate NAME=FILE: extra landscape generators (same architecture)
 FAMILIES = {"landscapes": landscapes, "portraits": portraits, "toy": toy}
 MANIFEST_KEYS = {"spade_landscape": ["spade_landscape"], "spade_landscape_vae": ["spade_landscape_vae"],
                  "mask_guided": ["mask_guided_generator", "mask_guided_local", "mask_guided_mask_encoder",
@@ -192,7 +196,11 @@ def main() -> None:
     ap.add_argument("--record", action="store_true")
     ap.add_argument("--json", default="", help="write the figures here (after each family)")
     ap.add_argument("--from-json", default="", help="record figures measured earlier instead of measuring")
+    ap.add_argument("--candidate", action="append", default=[], metavar="NAME=FILE",
+                    help="also measure this SPADE landscape weights file (spade_landscape's architecture), "
+                         "e.g. a training run's export before it is copied into weights/")
     a = ap.parse_args()
+    CANDIDATES.update(c.split("=", 1) for c in a.candidate)
     if a.from_json:
         res = json.loads(Path(a.from_json).read_text())
     else:
