@@ -120,6 +120,14 @@ def chance(a: torch.Tensor, groups: list[str]) -> float:
     return float(sum(a[:, GROUP_SLICES[g]].mean(0).max() for g in groups) / len(groups))
 
 
+def components(m: torch.Tensor) -> float:
+    """Mean number of 8-connected foreground pieces (mask > 0.5) per mask: 1 for a clean silhouette
+    (legs may add a few), many for the speckle a per-pixel discriminator lets through."""
+    from scipy import ndimage
+
+    return float(np.mean([ndimage.label(x[0].numpy() > 0.5, structure=np.ones((3, 3)))[1] for x in m]))
+
+
 def iou(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     p, q = p > 0.5, q > 0.5
     return (p & q).flatten(1).sum(1) / (p | q).flatten(1).sum(1).clamp(min=1)
@@ -148,6 +156,7 @@ def evaluate_s1(n: int, s1_ref: str, s1_preset: str | None) -> tuple[dict[str, A
          "s1_iou_real_same_attributes_other_pose": float(iou(other_pose_masks(n, 1), held["mask"]).mean()),
          "s1_iou_real_to_other_real": float(iou(held["mask"], held["mask"].roll(1, 0)).mean()),
          "s1_diversity_1_minus_iou_over_z": float(1 - iou(gen_mask, gen_mask_b).mean()),
+         "s1_components": components(gen_mask), "s1_components_real": components(held["mask"]),
          "s1_soft_pixel_fraction": float(((gen_mask > 0.1) & (gen_mask < 0.9)).float().mean()),
          "s1_soft_pixel_fraction_real": float(((held["mask"] > 0.1) & (held["mask"] < 0.9)).float().mean())}
     return r, gen_mask
