@@ -11,6 +11,7 @@ far above chance (their figure is the ceiling printed beside each generated one)
     python benchmarks/stacked_eval.py fit            # classifiers -> runs/stacked/classifiers.json
     python benchmarks/stacked_eval.py eval [--n 300] [--s1 W] [--s1-preset P] [--s2 W] [--s2-params JSON] [--fd]
     python benchmarks/stacked_eval.py eval1 [--n 300] [--s1 W] [--s1-preset P]   # Stage-I only
+    python benchmarks/stacked_eval.py sheet1 --rows cpu:attr2shape_birds64:old --out docs/img/x.png
 
 Figures: per-group accuracy (top-1 in the group: for colours, a hit if the predicted colour is one
 of the true ones), chance, and the same classifier on the real held-out items (its ceiling);
@@ -193,14 +194,44 @@ def evaluate(n: int, s1_ref: str, s2_ref: str, fd: bool, s1_preset: str | None =
     return r
 
 
+@torch.no_grad()
+def sheet1(rows: list[str], out: Path, k: int = 8) -> None:
+    """A PNG: the renderer's masks of held-out items 0..k-1, then one row per ``PRESET:WEIGHTS[:LABEL]``
+    (Stage-I masks for the same attributes, z seed 0), each row labelled on its left."""
+    from PIL import Image, ImageDraw
+
+    import nodes.stacked.nodes as S
+
+    held = birds(300, seed=1)
+    a = held["attributes"][:k]
+    grid, labels = [held["mask"][:k]], ["renderer"]
+    for row in rows:
+        preset, ref, *label = row.split(":")
+        grid.append(S.Attr2Shape({"weights": ref, "preset": preset, "seed": 0})(attributes=a)["shape"])
+        labels.append(label[0] if label else Path(ref).stem)
+    cell, left = 64, 150
+    img = Image.new("L", (left + k * (cell + 2), len(grid) * (cell + 2)), 255)
+    draw = ImageDraw.Draw(img)
+    for r, (masks, label) in enumerate(zip(grid, labels, strict=True)):
+        draw.text((4, r * (cell + 2) + cell // 2 - 6), label, fill=0)
+        for c in range(k):
+            tile = Image.fromarray((masks[c, 0].clamp(0, 1).numpy() * 255).astype(np.uint8))
+            img.paste(tile, (left + c * (cell + 2), r * (cell + 2)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img.save(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["fit", "eval", "eval1"], help="eval1: Stage-I figures only")
+    ap.add_argument("what", choices=["fit", "eval", "eval1", "sheet1"],
+                    help="eval1: Stage-I figures only; sheet1: a picture of Stage-I masks")
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--s1", default="attr2shape_birds64")
     ap.add_argument("--s2", default="shape2image_birds64")
     ap.add_argument("--s1-preset", default=None, help="Attr2Shape preset of --s1 (default: the node's)")
     ap.add_argument("--s2-params", default="{}", help='Shape2Image params of --s2 as JSON, e.g. {"preset": "glu"}')
+    ap.add_argument("--rows", nargs="*", default=[], help="sheet1: PRESET:WEIGHTS[:LABEL] per row")
+    ap.add_argument("--out", default="docs/img/stacked_stage1.png", help="sheet1: the PNG to write")
     ap.add_argument("--fd", action="store_true", help="FD-Lite0 (EfficientNet-Lite0 features; slow on a CPU)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -208,6 +239,8 @@ def main() -> None:
         t = time.perf_counter()
         fit()
         print(f"classifiers -> {CLS_FILE} in {time.perf_counter() - t:.0f} s")
+    elif args.what == "sheet1":
+        sheet1(args.rows, ROOT / args.out)
     elif args.what == "eval1":
         print(json.dumps(evaluate_s1(args.n, args.s1, args.s1_preset)[0], indent=1))
     else:
