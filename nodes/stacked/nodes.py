@@ -137,7 +137,7 @@ class Attr2Shape(_NetNode):
 
     class Params(Params):
         preset: Literal["cpu", "wide", "stackgan"] = Field(
-            "cpu", description="cpu: gf 16, CA ReLU; wide: gf 32, CA GLU (see Attr2ShapeConfig); stackgan: GF_DIM 128")
+            "wide", description="cpu: gf 16, CA ReLU; wide: gf 32, CA GLU (see Attr2ShapeConfig); stackgan: GF_DIM 128")
         weights: WeightsRef = Field("attr2shape_birds64", description="'' = fresh init (training)")
         samples: int = Field(1, ge=1, le=64, description="masks drawn per attribute vector")
         seed: int = 0
