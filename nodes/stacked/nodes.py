@@ -182,13 +182,17 @@ class Shape2Image(_NetNode):
     L1 to the ground truth: the shipped training graph weights ``loss.L1`` (on [0, 1] images) by 200,
     i.e. pix2pix's lambda_L1 = 100 on [-1, 1] images, not the paper's written 1: at lambda 1 the
     (LSGAN) adversarial terms dominate and the colours named by a_o are learnt far slower on a
-    CPU budget; pix2pix §4.3 reports 100 as its best trade-off between sharpness and fidelity.
+    CPU budget; pix2pix §4.3 reports 100 as its best trade-off between sharpness and fidelity. The
+    graph adds the same L1 inside the bird (``loss.L1`` with the mask, weight 200; not in the paper):
+    the background is not predictable from the mask or a_o, and without that term 400 steps left
+    the colour code unused (benchmarks/results_stacked.md).
     Dropout 0.5 in the middle 8 ngf block (pix2pix) is active in training only."""
 
     class Params(Params):
         preset: Literal["cpu", "glu", "pix2pix"] = Field(
-            "cpu", description="cpu: ngf 16, CA ReLU; glu: ngf 16, CA GLU (Shape2ImageConfig); pix2pix: ngf 64")
-        inject_decoder: bool = Field(False, description="also concat c_o at the 2 and 4 px decoder levels")
+            "glu", description="cpu: ngf 16, CA ReLU; glu: ngf 16, CA GLU (Shape2ImageConfig); pix2pix: ngf 64")
+        inject_decoder: bool = Field(True, description="also concat c_o at the 2 and 4 px decoder levels "
+                                     "(on for the shipped weights)")
         weights: WeightsRef = Field("shape2image_birds64", description="'' = fresh init (training)")
         seed: int = Field(0, description="CA noise at inference")
 
