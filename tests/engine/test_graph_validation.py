@@ -190,3 +190,80 @@ def test_node_id_syntax_is_checked(tmp_path):
     w = wheres(g)
     assert "node ids must start with a letter" in w["my node"] and "2x" in w
     assert "ok_id-2" not in w
+
+
+def test_requested_outputs_must_name_a_node(tmp_path):
+    """``validate(outputs=...)`` (and a graph's own ``outputs``) refuse names of nodes that do not
+    exist, at that name. Mutants killed (mutation run, session 5): the check dropped or inverted,
+    the node part taken after the dot, ``outputs and spec.outputs`` for ``or``."""
+    g = graph({"c": {"type": "ngtest.Const"}}, tmp_path)
+    w = {p.where: p.message for p in g.validate(outputs=["ghost.image", "c.image"])}
+    assert w == {"ghost.image": "requested output names no node of the graph"}
+    g2 = graph({"c": {"type": "ngtest.Const"}}, tmp_path, outputs=["nothere.image"])
+    assert [p.where for p in g2.validate()] == ["nothere.image"]
+
+
+def test_relative_weights_resolve_against_the_graph_folder(tmp_path, monkeypatch):
+    """A weights path relative to the graph file is found whatever the working directory.
+    Mutant killed: ``weights.resolve(val, None)`` in the validator (resolved against the cwd)."""
+    import torch
+    from safetensors.torch import save_file
+
+    (tmp_path / "w").mkdir()
+    save_file({"weight": torch.zeros(3, 3, 1, 1), "bias": torch.zeros(3)}, str(tmp_path / "w" / "net.safetensors"))
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    g = graph({"c": {"type": "ngtest.Const"},
+               "n": {"type": "ngtest.Net", "params": {"weights": "w/net.safetensors"}, "inputs": {"image": "c.image"}}},
+              tmp_path)
+    assert g.validate() == []
+
+
+def test_cycle_is_named_by_its_nodes(tmp_path):
+    """The cycle problem names the loop ``a -> b -> a``. Mutants killed: the first node not
+    repeated at the end, the name replaced by None."""
+    g = graph({"a": {"type": "ngtest.Scale", "inputs": {"image": "b.image"}},
+               "b": {"type": "ngtest.Scale", "inputs": {"image": "a.image"}}}, tmp_path)
+    where = [p.where for p in g.validate() if "cycle" in p.message]
+    assert where in (["a -> b -> a"], ["b -> a -> b"])
+
+
+def test_every_path_param_is_checked_after_an_empty_one(tmp_path):
+    """An empty path param (spade.Generator's ``weights``: random init) does not stop the check of
+    the next one (``encoder_weights``), and a missing weights file's problem carries the param's
+    description. Mutants killed: ``continue`` -> ``break`` on an empty value, the hint dropped."""
+    g = graph({"g": {"type": "spade.Generator",
+                     "params": {"preset": "landscape", "weights": "", "encoder_weights": "nothere.safetensors"}}},
+              tmp_path)
+    w = wheres(g)
+    assert "missing weights" in w["g.params.encoder_weights"]
+    assert "[encoder_weights: " in w["g.params.encoder_weights"]
+
+
+def test_missing_folder_and_file_name_what_the_user_wrote(tmp_path):
+    """A dataset ``root`` that is not a folder is refused at ``node.params.root``; a missing file
+    names the path as written in the graph and as resolved. Mutants killed: the ``is_dir`` test
+    inverted or given None, the problem's place or message dropped, the written path replaced."""
+    (tmp_path / "afile").write_text("x")
+    g = graph({"d": {"type": "data.Portraits", "params": {"root": "no_such_folder"}},
+               "e": {"type": "data.Portraits", "params": {"root": "."}},
+               "img": {"type": "io.LoadImage", "params": {"path": "pics/missing.png"}}}, tmp_path)
+    w = wheres(g)
+    assert w["d.params.root"].startswith("directory not found: ") and "no_such_folder" in w["d.params.root"]
+    assert "e.params.root" not in w
+    assert w["img.params.path"].startswith("file not found: pics/missing.png (resolved to ")
+
+
+def test_label_set_mismatch_says_which_param_selects_the_set(tmp_path):
+    """A landscape map wired into an ADE20K SPADE names the knob: ``g.params.preset``. Mutants
+    killed: the hint dropped, the knob list inverted, the wrong knob named."""
+    from PIL import Image as PILImage
+
+    PILImage.new("RGB", (8, 8), (0, 0, 0)).save(tmp_path / "m.png")
+    g = graph({"l": {"type": "io.LoadLabelMap", "params": {"path": "m.png", "label_set": "landscape"}},
+               "g": {"type": "spade.Generator", "params": {"preset": "ade20k"}, "inputs": {"labels": "l.labels"}}},
+              tmp_path)
+    w = wheres(g)
+    assert "label-set mismatch" in w["g.labels"] and w["g.labels"].endswith(
+        "; g.params.preset selects the label set this node expects")
