@@ -56,7 +56,8 @@ MODULES: dict[str, list[str]] = {
     "nodes/common/io.py": ["tests/common/test_io.py", "tests/common/test_label_maps.py"],
     "nodes/common/imageio.py": ["tests/common/test_io.py", "tests/common/test_label_maps.py"],
     # the engine: its tests live together in tests/engine (a few minutes per run of the selection)
-    "nodegraph/cache.py": ["tests/engine/test_executor.py"],
+    "nodegraph/cache.py": ["tests/engine/test_executor.py", "tests/engine/test_cache_keys.py",
+                           "tests/engine/test_savers.py"],
     "nodegraph/executor.py": ["tests/engine/test_executor.py"],
     "nodegraph/validate.py": ["tests/engine/test_graph_validation.py"],
     "nodegraph/graph.py": ["tests/engine/test_graph_validation.py", "tests/engine/test_cli_paths.py"],

@@ -213,3 +213,53 @@ def test_a_damaged_entry_is_explained_as_such(tmp_path, cache_dir):
     _, h = run(raw, tmp_path, cache_dir)
     assert computed(h) == ["a", "img", "split"]
     assert all("could not be read" in reason(h, n) for n in ("a", "img", "split"))
+
+
+def test_key_does_not_depend_on_param_order_or_spacing():
+    """The same params in another order give the same key (a graph rewritten by an editor must
+    not miss its cache); any changed value gives another. Mutants killed (mutation run, session
+    5): ``sort_keys`` off in ``canonical``, the key field names changed."""
+    from nodegraph.cache import canonical, make_key
+
+    a = make_key("t.X", "1", {"a": 1, "b": [2, 3]}, {"w": "h"}, "f", {"in": "k"}, "c")
+    b = make_key("t.X", "1", {"b": [2, 3], "a": 1}, {"w": "h"}, "f", {"in": "k"}, "c")
+    assert a == b
+    assert a != make_key("t.X", "1", {"a": 2, "b": [2, 3]}, {"w": "h"}, "f", {"in": "k"}, "c")
+    assert canonical({"b": 1, "a": {"d": 2, "c": 3}}) == '{"a":{"c":3,"d":2},"b":1}'
+
+
+def test_ram_tier_keeps_exact_accounts_and_evicts_the_oldest():
+    """RAM use is the sum of the entries held; re-putting a key replaces it; over the budget the
+    least recently stored entries go first; an entry larger than the budget is not held. Mutants
+    killed: ``-=`` as ``=`` / ``+=`` on replacement, ``>=`` for ``>``, eviction of the newest,
+    list outputs counted as nothing."""
+    import torch
+
+    from nodegraph.cache import Cache, nbytes
+
+    c = Cache(ram_bytes=1000, disk_dir=None)
+    t = lambda n: {"x": torch.zeros(n, dtype=torch.uint8)}  # noqa: E731
+    c.put("a", t(400), disk=False)
+    c.put("b", t(300), disk=False)
+    assert c.ram_used == 700
+    c.put("a", t(100), disk=False)  # replaced: 100 + 300
+    assert c.ram_used == 400
+    c.put("c", t(500), disk=False)  # 900: still within budget
+    assert c.ram_used == 900 and c.get("b")[1] == "ram"
+    c.put("d", t(1000), disk=False)  # exactly the budget: held, everything older evicted
+    assert c.ram_used == 1000 and c.get("a")[0] is None and c.get("d")[1] == "ram"
+    c.put("e", t(1001), disk=False)  # larger than the budget: not held
+    assert c.get("e")[0] is None and c.ram_used == 1000
+    assert nbytes({"l": [torch.zeros(10, dtype=torch.uint8), torch.zeros(6, dtype=torch.uint8)]}) == 16
+
+
+def test_cache_folder_from_the_environment(monkeypatch, tmp_path):
+    """NODEGRAPH_CACHE names the folder; otherwise XDG_CACHE_HOME/nodegraph. Mutants killed: the
+    variable ignored or misspelt."""
+    from nodegraph.cache import default_cache_dir
+
+    monkeypatch.setenv("NODEGRAPH_CACHE", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("NODEGRAPH_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert default_cache_dir() == tmp_path / "x" / "nodegraph"
