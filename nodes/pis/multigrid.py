@@ -88,9 +88,8 @@ class StencilOperator:
     def __init__(self, band: F64, off: list[tuple[int, int]], dtype: torch.dtype) -> None:
         centre = off.index((0, 0))
         half = [(o, dy, dx) for o, (dy, dx) in enumerate(off) if (dy, dx) > (0, 0)]
-        H, W = self.grid = tuple(band.shape[1:])
+        H, W = band.shape[1:]
         self.centre = torch.from_numpy(band[centre]).to(dtype)
-        self.dtype = dtype
         # per stored offset o = (dy, dx) >= 0: the plane cut to the pixels p whose partner p + o
         # is inside, and the index of p and of p + o in a C x H x W vector
         self.terms: list[tuple[torch.Tensor, tuple, tuple]] = []
@@ -108,9 +107,6 @@ class StencilOperator:
             y[at_p].addcmul_(b, x[at_q])  # B(p, p+o) x(p+o)
             y[at_q].addcmul_(b, x[at_p])  # B(p+o, p) x(p)
         return y
-
-    def diagonal(self) -> torch.Tensor:
-        return self.centre
 
 
 def _lambda_max(A, dinv: torch.Tensor, steps: int = 15) -> float:
@@ -181,13 +177,13 @@ class MultigridPreconditioner:
     ``max_coarse`` 100 (pyamg's default 500 left a 576-unknown coarsest level whose dense
     pseudo-inverse, an eigendecomposition, cost 0.07 s of CPU per set-up; one more level is cheaper).
 
-    ``fine``: B as a float32 :class:`StencilOperator` on the pixel grid. Then the finest level
-    works on 3 x H x W planes through it (the vectors :func:`pcg` passes are 3 x H x W too);
-    without it every level is CSR and vectors are N x 3.
+    ``fine``: B as a float32 :class:`StencilOperator` on the pixel grid: the finest level works
+    on 3 x H x W planes through it (the vectors :func:`pcg` passes), the coarse levels on pyamg's
+    CSR matrices with N x 3 vectors.
     """
 
-    def __init__(self, B: sp.csr_matrix, candidates: F64, degree: int = 2, coarse_degree: int = 5,
-                 max_coarse: int = 100, fine: StencilOperator | None = None) -> None:
+    def __init__(self, B: sp.csr_matrix, candidates: F64, fine: StencilOperator, degree: int = 2,
+                 coarse_degree: int = 5, max_coarse: int = 100) -> None:
         import pyamg
 
         # strength=None aggregates on B's own pattern: the same aggregates as pyamg's default
@@ -196,14 +192,13 @@ class MultigridPreconditioner:
                                                strength=None, improve_candidates=None,
                                                max_coarse=max_coarse, presmoother=None,
                                                postsmoother=None, keep=False)
-        self.grid = fine.grid if fine is not None else None
         self.levels: list[dict] = []
         for i, lvl in enumerate(ml.levels):
             if i == len(ml.levels) - 1:
                 self.levels.append({"inv": _pinv(lvl.A.toarray())})
                 break
-            if i == 0 and fine is not None:
-                At, dinv = fine, _dinv(fine.diagonal().double().numpy())[None]
+            if i == 0:
+                At, dinv = fine, _dinv(fine.centre.double().numpy())[None]
             else:
                 A = lvl.A.tocsr()
                 At, dinv = _csr(A, torch.float32), _dinv(A.diagonal())[:, None]
@@ -243,7 +238,7 @@ class MultigridPreconditioner:
             return (lv["inv"] @ b.double()).float()
         x = self._smooth(lv, b, None)
         res = b - lv["A"] @ x
-        if i == 0 and self.grid is not None:  # 3 x H x W planes <-> the coarse levels' N x 3 rows
+        if i == 0:  # 3 x H x W planes <-> the coarse levels' N x 3 rows
             e = lv["P"] @ self._cycle(1, lv["R"] @ res.reshape(res.shape[0], -1).T)
             x.add_(e.T.reshape(x.shape))
         else:

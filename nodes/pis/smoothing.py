@@ -205,7 +205,7 @@ def closed_form_smooth(stylized: F64, content: F64, lam: float = 1e-4, eps: floa
             # Channels-first planes on the pixel grid: the finest level and CG run on B's
             # stencil (StencilOperator), the coarse levels on pyamg's CSR matrices.
             pre = MultigridPreconditioner(B, np.column_stack([np.ones(B.shape[0]), content.reshape(-1, 3)]),
-                                          fine=StencilOperator(band, off, torch.float32))
+                                          StencilOperator(band, off, torch.float32))
             stats["setup_s"] = time.perf_counter() - t1
             stats["levels"] = pre.sizes
             planes = lambda a: torch.from_numpy(np.ascontiguousarray(a.T)).reshape(-1, H, W)  # noqa: E731
